@@ -1,0 +1,74 @@
+"""Leave-one-out evaluation of any scorer with full ranking (DESIGN section 5).
+
+A scorer is a callable that maps a :class:`~adasplit_env.data.Samples` batch
+(users and their histories) to a (batch, num_items + 1) score tensor. The
+popularity and random floors, and every trained model, are evaluated through
+:func:`evaluate_scorer`, so they share the split, the ranking and the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from adasplit_env.data.datasets import Dataset
+from adasplit_env.data.split import Samples, SplitName
+from adasplit_env.metrics import metrics_from_ranks, target_ranks
+
+Scorer = Callable[[Samples], torch.Tensor]
+
+
+def evaluate_scorer(
+    scorer: Scorer,
+    dataset: Dataset,
+    split: SplitName = "test",
+    max_len: int = 10,
+    exclude_history: bool = False,
+    batch_size: int = 1024,
+    users: np.ndarray | None = None,
+    progress: bool = False,
+) -> dict:
+    """Metrics in percent of ``scorer`` on the validation or test targets.
+
+    ``users`` restricts the evaluation to a subset of evaluated users (by
+    position in :meth:`LeaveOneOutSplit.evaluated_users`).
+    """
+    samples = dataset.split.eval_samples(split, max_len)
+    seen = dataset.split.seen_items(split) if exclude_history else None
+    if users is not None:
+        samples = samples.subset(torch.as_tensor(users))
+        if seen is not None:
+            seen = [seen[i] for i in users]
+    ranks = []
+    batches = range(0, len(samples), batch_size)
+    for start in tqdm(batches, desc=f"rank {split}", disable=not progress, leave=False):
+        batch = samples.subset(slice(start, start + batch_size))
+        with torch.no_grad():
+            scores = scorer(batch)
+        exclude = None if seen is None else seen[start : start + batch_size]
+        ranks.append(target_ranks(scores, batch.targets, exclude).cpu())
+    return metrics_from_ranks(torch.cat(ranks))
+
+
+def popularity_scorer(dataset: Dataset) -> Scorer:
+    """Rank items by their count in the training part (all but the last two per user)."""
+    counts = torch.from_numpy(dataset.split.train_item_counts()).float()
+
+    def score(batch: Samples) -> torch.Tensor:
+        return counts.expand(len(batch), -1)
+
+    return score
+
+
+def random_scorer(dataset: Dataset, seed: int = 0) -> Scorer:
+    """Independent uniform scores for every (user, item), seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    num_columns = dataset.num_items + 1
+
+    def score(batch: Samples) -> torch.Tensor:
+        return torch.rand(len(batch), num_columns, generator=generator)
+
+    return score

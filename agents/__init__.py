@@ -1,0 +1,1 @@
+"""Learners for the AdaSplit allocation MDP."""

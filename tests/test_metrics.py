@@ -1,0 +1,64 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from adasplit_env.metrics import full_ranking_metrics, metrics_from_ranks, target_ranks
+
+
+def test_ranks_ignore_padding_and_count_ties_against_target():
+    scores = torch.tensor(
+        [
+            [99.0, 0.5, 0.9, 0.1, 0.3],  # target 1 (0.5): only item 2 higher -> rank 2; pad ignored
+            [0.0, 0.2, 0.2, 0.2, 0.1],  # target 2 ties items 1 and 3 -> rank 3
+            [0.0, 1.0, 1.0, 1.0, 1.0],  # all equal -> target last: rank 4
+            [0.0, float("nan"), 0.1, 0.2, 0.3],  # NaN target counts lowest -> rank 4
+        ]
+    )
+    targets = torch.tensor([1, 2, 4, 1])
+    assert target_ranks(scores, targets).tolist() == [2, 3, 4, 4]
+
+
+def test_exclusion_of_history_never_removes_target():
+    scores = torch.tensor([[0.0, 0.9, 0.8, 0.7, 0.6]])
+    targets = torch.tensor([3])
+    assert target_ranks(scores, targets).item() == 3
+    assert target_ranks(scores, targets, exclude=[np.array([1, 3])]).item() == 2
+
+
+def test_metrics_hand_computed():
+    ranks = torch.tensor([1, 2, 3, 6, 11])
+    m = metrics_from_ranks(ranks, ks=(5, 10))
+    ndcg5 = (1 + 1 / math.log2(3) + 1 / math.log2(4)) / 5 * 100
+    ndcg10 = (1 + 1 / math.log2(3) + 1 / math.log2(4) + 1 / math.log2(7)) / 5 * 100
+    assert m["NDCG@5"] == pytest.approx(ndcg5)
+    assert m["NDCG@10"] == pytest.approx(ndcg10)
+    assert m["MRR@5"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 5 * 100)
+    assert m["MRR@10"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 6) / 5 * 100)
+    assert m["HR@5"] == pytest.approx(60.0)
+    assert m["HR@10"] == pytest.approx(80.0)
+
+
+def test_constant_scorer_gets_nothing_from_ties():
+    scores = torch.zeros(50, 21)
+    targets = torch.randint(1, 21, (50,), generator=torch.Generator().manual_seed(0))
+    m = full_ranking_metrics(scores, targets)
+    assert m["HR@10"] == 0.0 and m["NDCG@10"] == 0.0
+
+
+def test_chunking_does_not_change_the_result():
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randn(300, 40, generator=gen)
+    targets = torch.randint(1, 40, (300,), generator=gen)
+    exclude = [np.array([1 + (u % 39)]) for u in range(300)]
+    one = full_ranking_metrics(scores, targets, exclude=exclude, chunk_size=1000)
+    many = full_ranking_metrics(scores, targets, exclude=exclude, chunk_size=7)
+    assert one == pytest.approx(many)
+    # against a loop over users
+    ranks = []
+    for u in range(300):
+        s, t = scores[u], targets[u].item()
+        others = [j for j in range(1, 40) if j != t and j not in exclude[u]]
+        ranks.append(1 + sum(bool(s[j] >= s[t]) for j in others))
+    assert one == pytest.approx(metrics_from_ranks(torch.tensor(ranks)))
