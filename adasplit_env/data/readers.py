@@ -103,7 +103,9 @@ def read_tsv(path: Path) -> Interactions:
     lines = _open_lines(path)
     header = next(lines, None)
     if header is None:
-        raise DataError(f"{path}: the file is empty (expected a header user_id, item_id, timestamp)")
+        raise DataError(
+            f"{path}: the file is empty (expected a header user_id, item_id, timestamp)"
+        )
     columns = [c.strip() for c in header[1].split("\t")]
     if columns[:3] != ["user_id", "item_id", "timestamp"]:
         raise DataError(

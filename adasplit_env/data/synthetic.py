@@ -67,9 +67,7 @@ def generate_synthetic(config: SyntheticConfig = SyntheticConfig()) -> Synthetic
     for user in range(config.num_users):
         raw_user = f"u{user}"
         n_interests = int(rng.integers(config.min_interests, config.max_interests + 1))
-        interests = tuple(
-            int(g) for g in rng.choice(config.num_groups, n_interests, replace=False)
-        )
+        interests = tuple(int(g) for g in rng.choice(config.num_groups, n_interests, replace=False))
         user_interests[raw_user] = interests
         position = {g: int(rng.integers(n_per)) for g in interests}
         current = interests[int(rng.integers(n_interests))]

@@ -1,0 +1,174 @@
+"""``AdaSplit/Allocation-v0``: one episode of the allocation MDP at a time.
+
+A thin face of :class:`adasplit_env.process.AllocationProcess` with B = 1.
+One episode is one sample (user, history, target): the agent allocates the
+history items one by one and then the target.
+
+Observation (``Dict`` of float32 arrays): ``item`` (d) the item to allocate
+(its encoder vector ``v_T``, or the raw embedding at the target step),
+``groups`` (max_groups, d) the group representations (zeros in empty slots),
+``group_mask`` (max_groups), ``user`` (d) ``e_u``, ``is_target`` (1).
+
+Action ``Discrete(max_groups)``, read as slots: ``a < h`` joins group a, any
+``a >= h`` creates group h. ``info["action_mask"]`` and :meth:`action_masks`
+give the canonical valid set (joins plus create at slot h while h < max_groups).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from adasplit_env.data.datasets import Dataset
+from adasplit_env.envs.core import EpisodeBatch, build_env_parts, observation_space
+from adasplit_env.model.adasplit import AdaSplitModel
+
+
+class AllocationEnv(gym.Env):
+    """The behaviour-allocation MDP of AdaSplit as a Gymnasium environment.
+
+    Args:
+        dataset: a dataset name (``synthetic``, ``garden``, ...), a file path, or a
+            loaded :class:`~adasplit_env.data.Dataset`.
+        data_dir: where named datasets live (default ``$ADASPLIT_DATA``, else ``./data``).
+        split: which samples episodes are drawn from: ``train`` (every training
+            prefix), ``val`` or ``test`` (one per user).
+        model: an existing :class:`AdaSplitModel` to share (a trainer's); the env
+            reads its current weights at every reset.
+        checkpoint: a ``.pt`` checkpoint written by ``train_agent.py``.
+        rewards: a :class:`RewardConfig` or dict (``lambda_o``, ``curriculum``, ``penalty``).
+        model_seed: seed of a newly built model.
+        device: torch device of the model.
+        render_mode: ``"ansi"`` or None.
+        **model_options: :class:`ModelConfig` fields for a new model (``dim``,
+            ``max_len``, ``max_groups``, ``eps``, ``encoder``, ``group_updater`` ...).
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        dataset: str | Dataset = "synthetic",
+        data_dir: str | None = None,
+        split: str = "train",
+        model: AdaSplitModel | None = None,
+        checkpoint: str | None = None,
+        rewards: Any = None,
+        model_seed: int = 0,
+        device: str = "cpu",
+        render_mode: str | None = None,
+        **model_options: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unknown render_mode {render_mode!r}; use 'ansi' or None")
+        self.render_mode = render_mode
+        self.parts = build_env_parts(
+            dataset,
+            data_dir,
+            split,
+            model,
+            checkpoint,
+            rewards,
+            model_seed,
+            device,
+            **model_options,
+        )
+        self.episodes = EpisodeBatch(self.parts, 1)
+        self.observation_space = observation_space(self.parts.process)
+        self.action_space = spaces.Discrete(self.parts.process.max_groups)
+
+    @property
+    def process(self):
+        return self.parts.process
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.parts.dataset
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode on a random sample (``options={"sample_index": i}`` picks one)."""
+        super().reset(seed=seed)
+        if options and "sample_index" in options:
+            index = int(options["sample_index"])
+        else:
+            index = int(self.np_random.integers(self.episodes.num_samples))
+        self.episodes.start(np.array([0]), np.array([index]))
+        return self._observation(), self._info(None)
+
+    def step(self, action):
+        if self.episodes.state is None:
+            raise RuntimeError("call reset() before step()")
+        if bool(self.episodes.state.done[0]):
+            raise RuntimeError("the episode is over; call reset()")
+        action_array = np.asarray(action)
+        if action_array.size != 1:
+            raise ValueError(f"expected one action, got {action!r}")
+        result = self.episodes.step(self.episodes.check_actions(action_array.reshape(1)))
+        return (
+            self._observation(),
+            float(result["reward"][0]),
+            bool(result["done"][0]),
+            False,
+            self._info(result),
+        )
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions as a bool array (sb3-contrib's MaskablePPO reads this)."""
+        return self.episodes.action_mask()[0].astype(bool)
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {key: value[0] for key, value in self.episodes.observation().items()}
+
+    def _info(self, result: dict | None) -> dict[str, Any]:
+        state = self.episodes.state
+        info: dict[str, Any] = {
+            "action_mask": self.episodes.action_mask()[0],
+            "num_groups": int(state.num_groups[0]),
+            "sample_index": int(self.episodes.sample_indices[0]),
+            "is_target": bool(state.at_target[0]),
+        }
+        if result is not None:
+            info.update(
+                created=bool(result["created"][0]),
+                chosen_group=int(result["chosen_group"][0]),
+                allocation_reward=float(result["allocation_reward"][0]),
+                orthogonality_reward=float(result["orthogonality_reward"][0]),
+                creation_reward=float(result["creation_reward"][0]),
+            )
+        return info
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() needs render_mode='ansi'")
+            return None
+        return render_episode(self.episodes, 0)
+
+
+def render_episode(episodes: EpisodeBatch, row: int) -> str:
+    """Figure 3 as text: the history with each item's group so far."""
+    state = episodes.state
+    if state is None:
+        return "(no episode; call reset())\n"
+    dataset = episodes.parts.dataset
+    raw_items = dataset.sequences.item_raw_ids
+    planted = dataset.item_groups
+    user = int(state.users[row])
+    ids = state.step_item_ids[row].tolist()
+    assigned = state.assignments[row].tolist()
+    cursor = int(state.cursor[row])
+    target_at = state.target_position
+    lines = [
+        f"user {dataset.sequences.user_raw_ids[user]} (id {user}), "
+        f"{int(state.num_groups[row])} group(s), sample {int(episodes.sample_indices[row])}"
+    ]
+    for position, (item, group) in enumerate(zip(ids, assigned)):
+        if item == 0:
+            continue
+        label = "target " if position == target_at else "history"
+        truth = f" [planted {int(planted[item])}]" if planted is not None else ""
+        where = f"group {group}" if group >= 0 else ("<- now" if position == cursor else "")
+        lines.append(f"  {label} {position:>3}  item {raw_items[item]!s:<12}{truth:<14} {where}")
+    return "\n".join(lines) + "\n"

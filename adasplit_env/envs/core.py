@@ -1,0 +1,196 @@
+"""What the Gymnasium faces share: building the parts, and B episodes in numpy.
+
+:class:`EpisodeBatch` keeps B episodes of the one :class:`AllocationProcess`
+and converts to and from numpy; the single env (B = 1), the Gymnasium vector
+env and the SB3 VecEnv differ only in how they reset finished episodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from adasplit_env.data.datasets import Dataset, load_dataset
+from adasplit_env.data.split import Samples
+from adasplit_env.errors import ConfigError
+from adasplit_env.model.adasplit import AdaSplitModel
+from adasplit_env.model.config import ModelConfig, RewardConfig
+from adasplit_env.process import AllocationProcess, AllocationState
+
+SPLITS = ("train", "val", "test")
+INFO_KEYS = (
+    "num_groups",
+    "created",
+    "allocation_reward",
+    "orthogonality_reward",
+    "creation_reward",
+    "chosen_group",
+    "was_target",
+)
+
+
+@dataclass
+class EnvParts:
+    dataset: Dataset
+    process: AllocationProcess
+    samples: Samples
+
+
+def build_env_parts(
+    dataset: str | Dataset = "synthetic",
+    data_dir: str | None = None,
+    split: str = "train",
+    model: AdaSplitModel | None = None,
+    checkpoint: str | None = None,
+    rewards: RewardConfig | dict | None = None,
+    model_seed: int = 0,
+    device: str = "cpu",
+    **model_options,
+) -> EnvParts:
+    """Resolve the dataset, the model (given, from a checkpoint, or new) and the samples.
+
+    ``model_options`` are :class:`ModelConfig` fields (dim, max_len, eps, ...)
+    used when a new model is built.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if checkpoint is not None:
+        from adasplit_env.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(checkpoint, data_dir=data_dir, device=device)
+        model, dataset = loaded.model, loaded.dataset
+        if rewards is None:
+            rewards = loaded.rewards
+    if not isinstance(dataset, Dataset):
+        dataset = load_dataset(dataset, data_dir)
+    if isinstance(rewards, dict):
+        rewards = RewardConfig.from_dict(rewards)
+    if model is None:
+        config = ModelConfig(
+            num_users=dataset.num_users, num_items=dataset.num_items, **model_options
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(model_seed)
+            model = AdaSplitModel(config)
+    elif model_options:
+        raise ConfigError(
+            f"model options {sorted(model_options)} cannot be combined with a given model"
+        )
+    if model.config.num_items != dataset.num_items or model.config.num_users != dataset.num_users:
+        raise ConfigError(
+            f"the model is for {model.config.num_users} users and {model.config.num_items} "
+            f"items, the dataset has {dataset.num_users} and {dataset.num_items}"
+        )
+    model.to(device)
+    max_len = model.config.max_len
+    samples = (
+        dataset.split.train_samples(max_len)
+        if split == "train"
+        else dataset.split.eval_samples(split, max_len)
+    )
+    return EnvParts(dataset, AllocationProcess(model, rewards), samples)
+
+
+def observation_space(process: AllocationProcess) -> spaces.Dict:
+    """Fixed-shape float32 observation of one episode."""
+    dim, groups = process.model.config.dim, process.max_groups
+    unbounded = dict(low=-np.inf, high=np.inf, dtype=np.float32)
+    return spaces.Dict(
+        {
+            "item": spaces.Box(shape=(dim,), **unbounded),  # v_T (or e_target)
+            "groups": spaces.Box(shape=(groups, dim), **unbounded),  # p_i, zero when empty
+            "group_mask": spaces.Box(0.0, 1.0, shape=(groups,), dtype=np.float32),
+            "user": spaces.Box(shape=(dim,), **unbounded),  # e_u
+            "is_target": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
+        }
+    )
+
+
+@contextlib.contextmanager
+def inference_mode(model: torch.nn.Module):
+    """No gradients and no dropout while the env steps; restores the training flag."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+class EpisodeBatch:
+    """B episodes of the process over a pool of samples, numpy in and out."""
+
+    def __init__(self, parts: EnvParts, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"the number of environments must be >= 1, got {batch_size}")
+        self.parts = parts
+        self.process = parts.process
+        self.batch_size = batch_size
+        self.sample_indices = np.zeros(batch_size, dtype=np.int64)
+        self.state: AllocationState | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.parts.samples)
+
+    def start(self, rows: np.ndarray, sample_indices: np.ndarray) -> None:
+        """(Re)start the episodes in ``rows`` on the given samples."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return
+        sample_indices = np.asarray(sample_indices, dtype=np.int64)
+        if np.any(sample_indices < 0) or np.any(sample_indices >= self.num_samples):
+            raise ConfigError(f"sample index out of range [0, {self.num_samples})")
+        self.sample_indices[rows] = sample_indices
+        with inference_mode(self.process.model):
+            fresh = self.process.reset(self.parts.samples.subset(torch.from_numpy(sample_indices)))
+        if self.state is None:
+            if not np.array_equal(rows, np.arange(self.batch_size)):
+                raise RuntimeError("the first start must cover every row, in order")
+            self.state = fresh
+        else:
+            self.state = self.state.replace_rows(torch.from_numpy(rows), fresh)
+
+    def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
+        """Step every episode; returns rewards, done flags and the info arrays."""
+        actions_t = torch.as_tensor(np.asarray(actions, dtype=np.int64))
+        with inference_mode(self.process.model):
+            self.state, out = self.process.step(self.state, actions_t.to(self.process.device))
+        return {
+            "reward": out.reward.float().cpu().numpy(),
+            "done": out.done.cpu().numpy(),
+            "num_groups": self.state.num_groups.cpu().numpy(),
+            "created": out.created.cpu().numpy(),
+            "allocation_reward": out.allocation_reward.float().cpu().numpy(),
+            "orthogonality_reward": out.orthogonality_reward.float().cpu().numpy(),
+            "creation_reward": out.creation_reward.float().cpu().numpy(),
+            "chosen_group": out.chosen.cpu().numpy(),
+            "was_target": out.was_target.cpu().numpy(),
+        }
+
+    def observation(self) -> dict[str, np.ndarray]:
+        return {
+            key: value.detach().cpu().numpy().astype(np.float32, copy=True)  # a copy, never a view
+            for key, value in self.process.observe(self.state).items()
+        }
+
+    def action_mask(self) -> np.ndarray:
+        """(B, G) int8: joins 0..h-1 plus create at slot h."""
+        return self.state.action_mask.cpu().numpy().astype(np.int8)
+
+    def check_actions(self, actions: np.ndarray) -> np.ndarray:
+        actions = np.asarray(actions)
+        if actions.shape != (self.batch_size,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(f"expected {self.batch_size} integer action(s), got {actions!r}")
+        bad = (actions < 0) | (actions >= self.process.max_groups)
+        if bad.any():
+            raise ValueError(
+                f"action {int(actions[bad][0])} is outside the action space "
+                f"Discrete({self.process.max_groups})"
+            )
+        return actions

@@ -1,0 +1,139 @@
+"""Stable-Baselines3 ``VecEnv`` over the batched process (SB3 accepts no gymnasium.vector env).
+
+SB3 semantics: a finished episode restarts inside the same ``step_wait``;
+its last observation goes to ``infos[i]["terminal_observation"]``.
+``env_method("action_masks")`` serves sb3-contrib's MaskablePPO.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from stable_baselines3.common.vec_env import VecEnv
+
+from adasplit_env.envs.core import EnvParts, EpisodeBatch, observation_space
+
+
+class AllocationSB3VecEnv(VecEnv):
+    """``num_envs`` allocation episodes as one SB3 VecEnv (build parts with
+    :func:`adasplit_env.envs.core.build_env_parts`, or use :meth:`from_vector_env`)."""
+
+    def __init__(self, parts: EnvParts, num_envs: int, seed: int | None = None) -> None:
+        self.parts = parts
+        self.episodes = EpisodeBatch(parts, num_envs)
+        self.render_mode = None
+        super().__init__(
+            num_envs,
+            observation_space(parts.process),
+            spaces.Discrete(parts.process.max_groups),
+        )
+        self._generators = [
+            seeding.np_random(None if seed is None else seed + i)[0] for i in range(num_envs)
+        ]
+        self._actions: np.ndarray | None = None
+        # Completed episodes' reward terms, for loggers (cleared by whoever reads them).
+        self.finished_episodes: list[dict[str, float]] = []
+        self._running = np.zeros((num_envs, 5), dtype=np.float64)
+
+    @classmethod
+    def from_vector_env(cls, vector_env, seed: int | None = None) -> AllocationSB3VecEnv:
+        return cls(vector_env.parts, vector_env.num_envs, seed)
+
+    @property
+    def process(self):
+        return self.parts.process
+
+    def _draw(self, rows: np.ndarray) -> np.ndarray:
+        return np.array(
+            [int(self._generators[r].integers(self.episodes.num_samples)) for r in rows],
+            dtype=np.int64,
+        )
+
+    def reset(self):
+        for row, seed in enumerate(self._seeds):
+            if seed is not None:
+                self._generators[row] = seeding.np_random(seed)[0]
+        self._reset_seeds()
+        self._reset_options()
+        rows = np.arange(self.num_envs)
+        self.episodes.start(rows, self._draw(rows))
+        self._running[:] = 0.0
+        return self.episodes.observation()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = self.episodes.check_actions(
+            np.asarray(actions).reshape(self.num_envs).astype(np.int64)
+        )
+
+    def step_wait(self):
+        result = self.episodes.step(self._actions)
+        dones = result["done"]
+        self._running += np.stack(
+            [
+                result["reward"],
+                result["allocation_reward"],
+                result["orthogonality_reward"],
+                result["creation_reward"],
+                result["created"].astype(np.float64),
+            ],
+            axis=1,
+        )
+        infos: list[dict[str, Any]] = [
+            {
+                "num_groups": int(result["num_groups"][i]),
+                "created": bool(result["created"][i]),
+                "allocation_reward": float(result["allocation_reward"][i]),
+                "orthogonality_reward": float(result["orthogonality_reward"][i]),
+                "creation_reward": float(result["creation_reward"][i]),
+            }
+            for i in range(self.num_envs)
+        ]
+        finished = np.flatnonzero(dones)
+        if finished.size:
+            last = self.episodes.observation()
+            for i in finished:
+                infos[i]["terminal_observation"] = {k: v[i] for k, v in last.items()}
+                ret, alloc, ort, create, created = self._running[i]
+                self.finished_episodes.append(
+                    {
+                        "return": ret,
+                        "allocation_reward": alloc,
+                        "orthogonality_reward": ort,
+                        "creation_reward": create,
+                        "num_groups": float(result["num_groups"][i]),
+                        "created": created,
+                    }
+                )
+                infos[i]["episode"] = {"r": ret, "l": 0}
+            self._running[finished] = 0.0
+            self.episodes.start(finished, self._draw(finished))
+        return self.episodes.observation(), result["reward"].astype(np.float32), dones.copy(), infos
+
+    def action_masks(self) -> np.ndarray:
+        return self.episodes.action_mask().astype(bool)
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        value = getattr(self, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args, indices=None, **method_kwargs
+    ) -> list[Any]:
+        rows = list(self._get_indices(indices))
+        if method_name == "action_masks":
+            masks = self.action_masks()
+            return [masks[i] for i in rows]
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result for _ in rows]
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]

@@ -1,0 +1,109 @@
+"""Hyper-parameters of the AdaSplit model and of the allocation MDP's reward.
+
+Defaults follow the paper (DESIGN section 3); every departure from it is a
+named option that is off by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from adasplit_env.errors import ConfigError
+
+ENCODERS = ("bidirectional", "causal", "none")
+GROUP_UPDATERS = ("attn_gru", "lstm", "mean")
+CURRICULA = ("exponential", "linear", "keep", "none")
+
+
+def _from_dict(cls, values: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} key(s): {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The recommender and the allocation policy (Eq. 4-13).
+
+    ``max_groups`` bounds the number of groups h (None: ``max_len + 1``).
+    ``eps`` is the logit of "create a new group" (Eq. 8); ``temperature``
+    divides all logits (1.0 = the paper's policy).
+    """
+
+    num_users: int
+    num_items: int
+    dim: int = 64
+    max_len: int = 10
+    encoder: str = "bidirectional"
+    num_layers: int = 1
+    num_heads: int = 1
+    dropout: float = 0.2
+    eps: float = 0.5
+    temperature: float = 1.0
+    group_updater: str = "attn_gru"
+    max_groups: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_groups is None:
+            object.__setattr__(self, "max_groups", self.max_len + 1)
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("num_users", "num_items", "dim", "max_len", "num_layers", "num_heads"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.max_groups < 1:
+            raise ConfigError(f"max_groups must be >= 1, got {self.max_groups}")
+        if self.dim % self.num_heads:
+            raise ConfigError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(
+                f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}"
+            )
+        if self.group_updater not in GROUP_UPDATERS:
+            raise ConfigError(
+                f"unknown group updater {self.group_updater!r}; "
+                f"choose one of {', '.join(GROUP_UPDATERS)}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """The reward of the allocation MDP (Eq. 14-17).
+
+    ``penalty`` is b1 of the exponential curriculum (lambda = b1 ** T_a), a1 of
+    the linear one (lambda = a1 * T_a) and the constant of ``keep``; ``none``
+    never penalises. ``lambda_o`` weighs the orthogonality term.
+    """
+
+    lambda_o: float = 0.1
+    curriculum: str = "exponential"
+    penalty: float = 1.1
+
+    def __post_init__(self) -> None:
+        if self.curriculum not in CURRICULA:
+            raise ConfigError(
+                f"unknown curriculum {self.curriculum!r}; choose one of {', '.join(CURRICULA)}"
+            )
+        if self.penalty < 0:
+            raise ConfigError(f"penalty must be >= 0, got {self.penalty}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RewardConfig:
+        return _from_dict(cls, values)

@@ -1,0 +1,92 @@
+"""The allocation policy: state (Eq. 12), group state (Eq. 13), scores (Eq. 7-8).
+
+With ``s_i = [s_T Ws ; p_i Wp]`` the first policy layer splits into an item
+part and a group part: ``s_i Wp1 + bp1 = (s_T Ws Wp1_item + bp1) + p_i Wp Wp1_group``.
+And since only one ReLU sits between Wp1 and the output, ``Wp2`` and ``Wp3``
+compose into one vector. So per (item, group) pair only an add, a ReLU and a
+dot product remain; the full-ranking scorer relies on this.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over the entries where ``mask`` is True (others get probability 0)."""
+    return torch.softmax(scores.masked_fill(~mask, -torch.inf), dim=dim)
+
+
+class AllocationPolicyHead(nn.Module):
+    """Eq. 7-8 over Eq. 12-13. All projections are d x d (W0 is 2d x d)."""
+
+    def __init__(self, dim: int, eps: float = 0.5, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.eps = eps
+        self.temperature = temperature
+        self.state_proj = nn.Linear(2 * dim, dim, bias=False)  # W0, Eq. 12
+        self.item_state_proj = nn.Linear(dim, dim, bias=False)  # Ws, Eq. 13
+        self.group_state_proj = nn.Linear(dim, dim, bias=False)  # Wp, Eq. 13
+        self.hidden = nn.Linear(2 * dim, dim)  # Wp1, bp1, Eq. 7
+        self.output = nn.Linear(dim, dim)  # Wp2, bp2
+        self.score = nn.Linear(dim, 1)  # Wp3, bp3
+
+    def allocation_state(
+        self, items: torch.Tensor, group_reprs: torch.Tensor, group_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Eq. 12: ``s_T = W0 [sum_i z_i p_i ; v_T]``, ``z = softmax_i(p_i . v_T)``.
+
+        ``items`` (..., d); ``group_reprs`` (B, G, d) broadcast against the
+        leading dims of ``items`` as (B, [C,] G, d); ``group_mask`` (B, G).
+        """
+        if items.dim() == 2:
+            affinity = torch.einsum("bgd,bd->bg", group_reprs, items)
+            weights = masked_softmax(affinity, group_mask)
+            summary = torch.einsum("bg,bgd->bd", weights, group_reprs)
+        else:  # (B, C, d): many candidate items per user
+            affinity = torch.einsum("bgd,bcd->bcg", group_reprs, items)
+            weights = masked_softmax(affinity, group_mask[:, None, :])
+            summary = torch.einsum("bcg,bgd->bcd", weights, group_reprs)
+        return self.state_proj(torch.cat([summary, items], dim=-1))
+
+    def item_part(self, states: torch.Tensor) -> torch.Tensor:
+        """``s_T Ws Wp1_item + bp1``: the half of the first layer that depends on the item."""
+        dim = states.shape[-1]
+        return self.item_state_proj(states) @ self.hidden.weight[:, :dim].T + self.hidden.bias
+
+    def group_part(self, group_reprs: torch.Tensor) -> torch.Tensor:
+        """``p_i Wp Wp1_group``: the half that depends on the group."""
+        dim = group_reprs.shape[-1]
+        return self.group_state_proj(group_reprs) @ self.hidden.weight[:, dim:].T
+
+    def output_vector(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Wp2 Wp3`` and ``bp2 Wp3 + bp3`` composed: (H,) and ()."""
+        weight = self.output.weight.T @ self.score.weight[0]
+        bias = self.output.bias @ self.score.weight[0] + self.score.bias[0]
+        return weight, bias
+
+    def group_scores(self, item_part: torch.Tensor, group_part: torch.Tensor) -> torch.Tensor:
+        """Eq. 7 before the sigmoid: (B, G, H) or (B, C, G, H) summed to (..., G)."""
+        weight, bias = self.output_vector()
+        return torch.relu(item_part + group_part) @ weight + bias
+
+    def slot_logits(
+        self,
+        items: torch.Tensor,
+        group_reprs: torch.Tensor,
+        group_mask: torch.Tensor,
+        num_groups: torch.Tensor,
+    ) -> torch.Tensor:
+        """Eq. 8 as logits over the ``max_groups`` action slots, (B, G).
+
+        Slot i < h holds ``r_i = sigmoid(...)``, slot h (while h < G) the
+        create logit ``eps``; other slots are -inf. Divided by the temperature.
+        """
+        states = self.allocation_state(items, group_reprs, group_mask)
+        scores = self.group_scores(self.item_part(states)[:, None, :], self.group_part(group_reprs))
+        slots = torch.arange(group_reprs.shape[1], device=items.device)
+        creates = slots[None, :] == num_groups[:, None]
+        logits = torch.where(group_mask, torch.sigmoid(scores), torch.full_like(scores, -torch.inf))
+        logits = torch.where(creates, torch.full_like(logits, self.eps), logits)
+        return logits / self.temperature

@@ -1,0 +1,316 @@
+"""The allocation MDP, once: a batch of B episodes stepped together in torch.
+
+Everything else is a view of this module: the joint trainers call it with
+gradients on, the Gymnasium env is B = 1 with numpy observations, the vector
+envs are B = num_envs. No other file implements the dynamics or the rewards.
+
+An episode is one sample (user, history, target). Histories are left-padded
+to ``L = max_len``; step positions ``0 .. L-1`` hold the history and position
+``L`` the target. Each episode has its own cursor, starting at its first real
+item, so an episode with n history items takes n + 1 steps; finished
+episodes stay frozen (zero reward) while the others go on.
+
+Action semantics (DESIGN section 4): ``a < h`` puts the item into group a;
+``a >= h`` opens a new group, which becomes group h (``e_u``, then updated
+with the item). Only the chosen group changes (Eq. 9-11). At the target step
+the chosen group is read out (``selected_group_repr``, the p_a of Eq. 20)
+and not updated with the target, which is what is being predicted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+from adasplit_env.data.split import Samples
+from adasplit_env.model.adasplit import AdaSplitModel
+from adasplit_env.model.config import RewardConfig
+from adasplit_env.model.policy import masked_softmax
+
+
+@dataclass(frozen=True)
+class AllocationState:
+    """The state of B episodes. Shapes: B episodes, G = max_groups slots, d dims,
+    L + 1 step positions."""
+
+    users: torch.Tensor  # (B,) int64
+    step_item_ids: torch.Tensor  # (B, L+1) history ids then the target id
+    step_items: torch.Tensor  # (B, L+1, d) v_T of the history (Eq. 4-6), then e_target
+    user_embs: torch.Tensor  # (B, d) e_u, the start of every group
+    cursor: torch.Tensor  # (B,) int64 position of the item to allocate now
+    done: torch.Tensor  # (B,) bool
+    group_reprs: torch.Tensor  # (B, G, d) p_i, zero in empty slots
+    group_memory: torch.Tensor  # (B, G, d) LSTM cells (zeros for other updaters)
+    group_sizes: torch.Tensor  # (B, G) int64 items absorbed per group
+    num_groups: torch.Tensor  # (B,) int64 h
+    num_created: torch.Tensor  # (B,) int64 T_a, groups created so far (Eq. 17)
+    assignments: torch.Tensor  # (B, L+1) int64 slot of each allocated item, -1 before
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.users.shape[0])
+
+    @property
+    def max_groups(self) -> int:
+        return int(self.group_reprs.shape[1])
+
+    @property
+    def target_position(self) -> int:
+        return int(self.step_items.shape[1]) - 1
+
+    @property
+    def group_mask(self) -> torch.Tensor:
+        """(B, G) bool: the h active groups."""
+        slots = torch.arange(self.max_groups, device=self.num_groups.device)
+        return slots[None, :] < self.num_groups[:, None]
+
+    @property
+    def action_mask(self) -> torch.Tensor:
+        """(B, G) bool: joins 0..h-1 plus create at slot h while h < G."""
+        slots = torch.arange(self.max_groups, device=self.num_groups.device)
+        return slots[None, :] <= self.num_groups[:, None]
+
+    @property
+    def at_target(self) -> torch.Tensor:
+        """(B,) bool: the current item is the target."""
+        return self.cursor >= self.target_position
+
+    @property
+    def current_items(self) -> torch.Tensor:
+        """(B, d) the vector of the item to allocate now (the last one once done)."""
+        position = self.cursor.clamp(max=self.target_position)
+        return self.step_items[torch.arange(self.batch_size, device=position.device), position]
+
+    @property
+    def current_item_ids(self) -> torch.Tensor:
+        position = self.cursor.clamp(max=self.target_position)
+        return self.step_item_ids[torch.arange(self.batch_size, device=position.device), position]
+
+    def where(self, rows: torch.Tensor, other: AllocationState) -> AllocationState:
+        """Take ``other``'s episodes in the rows where ``rows`` (B,) is True."""
+        merged = {}
+        for field in fields(self):
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            mask = rows.view(-1, *([1] * (mine.dim() - 1)))
+            merged[field.name] = torch.where(mask, theirs, mine)
+        return AllocationState(**merged)
+
+    def replace_rows(self, rows: torch.Tensor, other: AllocationState) -> AllocationState:
+        """Put ``other``'s episodes (len(rows) of them) into the rows ``rows`` (int64)."""
+        rows = rows.to(self.cursor.device)
+        return AllocationState(
+            **{
+                f.name: getattr(self, f.name).index_copy(0, rows, getattr(other, f.name))
+                for f in fields(self)
+            }
+        )
+
+    def detach(self) -> AllocationState:
+        return AllocationState(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What one step produced, per episode (B,)."""
+
+    allocation_reward: torch.Tensor  # Eq. 14
+    orthogonality_reward: torch.Tensor  # Eq. 15
+    creation_reward: torch.Tensor  # Eq. 16-17
+    reward: torch.Tensor  # r_loss + lambda_o * r_ort + r_create
+    created: torch.Tensor  # bool: the step opened a group
+    chosen: torch.Tensor  # int64 slot the item went to
+    active: torch.Tensor  # bool: the episode took this step (was not done)
+    was_target: torch.Tensor  # bool: the step allocated the target
+    selected_group_repr: torch.Tensor  # (B, d) p_a before the update (Eq. 20 at the target)
+    done: torch.Tensor  # bool: the episode is over after this step
+
+
+def creation_penalty(num_created: torch.Tensor, config: RewardConfig) -> torch.Tensor:
+    """Eq. 17: lambda as a function of T_a, the groups created so far."""
+    created = num_created.to(torch.get_default_dtype())
+    if config.curriculum == "exponential":
+        return config.penalty**created
+    if config.curriculum == "linear":
+        return config.penalty * created
+    if config.curriculum == "keep":
+        return torch.full_like(created, config.penalty)
+    return torch.zeros_like(created)
+
+
+def orthogonality_reward(group_reprs: torch.Tensor, group_mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 15: ``-mean_{i<j} |p_i . p_j|`` over active groups; 0 when h = 1."""
+    gram = group_reprs @ group_reprs.transpose(1, 2)
+    size = group_reprs.shape[1]
+    upper = torch.ones(size, size, dtype=torch.bool, device=gram.device).triu(diagonal=1)
+    pairs = group_mask[:, :, None] & group_mask[:, None, :] & upper
+    total = (gram.abs() * pairs).sum(dim=(1, 2))
+    count = pairs.sum(dim=(1, 2))
+    return -total / count.clamp(min=1)
+
+
+def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
+    """Eq. 18: ``G_T = sum_{c >= T} discount^(c - T) r_c`` along dim 1 of (B, T)."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        running = rewards[:, t] + discount * running
+        returns[:, t] = running
+    return returns
+
+
+class AllocationProcess:
+    """The batched, differentiable allocation MDP around an :class:`AdaSplitModel`."""
+
+    def __init__(self, model: AdaSplitModel, rewards: RewardConfig | None = None) -> None:
+        self.model = model
+        self.rewards = rewards or RewardConfig()
+
+    @property
+    def max_groups(self) -> int:
+        return self.model.max_groups
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.item_embeddings.weight.device
+
+    def reset(self, samples: Samples) -> AllocationState:
+        """Start one episode per sample: h = 1 group holding ``e_u``."""
+        model, device = self.model, self.device
+        users = samples.users.to(device)
+        histories = samples.histories.to(device)
+        targets = samples.targets.to(device)
+        user_embs, history_items = model.encode(users, histories)
+        target_embs = model.item_embeddings(targets)
+        batch, length = histories.shape
+        dim, groups = user_embs.shape[1], self.max_groups
+        group_reprs = torch.cat(
+            [user_embs[:, None, :], user_embs.new_zeros(batch, groups - 1, dim)], dim=1
+        )
+        lengths = (histories != 0).sum(dim=1)
+        return AllocationState(
+            users=users,
+            step_item_ids=torch.cat([histories, targets[:, None]], dim=1),
+            step_items=torch.cat([history_items, target_embs[:, None, :]], dim=1),
+            user_embs=user_embs,
+            cursor=length - lengths,
+            done=torch.zeros(batch, dtype=torch.bool, device=device),
+            group_reprs=group_reprs,
+            group_memory=torch.zeros_like(group_reprs),
+            group_sizes=torch.zeros(batch, groups, dtype=torch.int64, device=device),
+            num_groups=torch.ones(batch, dtype=torch.int64, device=device),
+            num_created=torch.zeros(batch, dtype=torch.int64, device=device),
+            assignments=torch.full((batch, length + 1), -1, dtype=torch.int64, device=device),
+        )
+
+    def policy_logits(self, state: AllocationState) -> torch.Tensor:
+        """The paper's policy (Eq. 7-8, 12-13) over the action slots, (B, G)."""
+        return self.model.policy.slot_logits(
+            state.current_items, state.group_reprs, state.group_mask, state.num_groups
+        )
+
+    def step(
+        self, state: AllocationState, actions: torch.Tensor
+    ) -> tuple[AllocationState, StepOutput]:
+        """Allocate every unfinished episode's current item by ``actions`` (B,) in [0, G).
+
+        Actions are not range-checked here (the hot path); the faces check them.
+        """
+        slots = torch.arange(state.max_groups, device=actions.device)
+        actions = actions.long()
+        active = ~state.done
+        num_groups = state.num_groups
+        creates = actions >= num_groups
+        created = creates & active
+        chosen = torch.where(creates, num_groups, actions)
+        chosen_slot = slots[None, :] == chosen[:, None]  # (B, G)
+        items = state.current_items
+        at_target = state.at_target
+
+        # The groups as the choice sees them: a created group starts at e_u.
+        new_slot = chosen_slot & created[:, None]
+        groups_before = torch.where(
+            new_slot[..., None], state.user_embs[:, None, :], state.group_reprs
+        )
+        memory_before = torch.where(new_slot[..., None], 0.0, state.group_memory)
+        sizes_before = torch.where(new_slot, 0, state.group_sizes)
+        mask_after = state.group_mask | new_slot
+
+        # Eq. 14 over the groups before the update (the new one as e_u).
+        affinity = torch.einsum("bgd,bd->bg", groups_before, items)
+        allocation = masked_softmax(affinity, mask_after).gather(1, chosen[:, None])[:, 0]
+
+        # Eq. 9-10: only the chosen group absorbs the item; never the target.
+        selected = groups_before[torch.arange(state.batch_size, device=actions.device), chosen]
+        selected_memory = memory_before[
+            torch.arange(state.batch_size, device=actions.device), chosen
+        ]
+        selected_size = sizes_before.gather(1, chosen[:, None])[:, 0]
+        updated, updated_memory = self.model.group_updater(
+            selected, items, selected_memory, selected_size
+        )
+        write = chosen_slot & (active & ~at_target)[:, None]
+        group_reprs = torch.where(write[..., None], updated[:, None, :], groups_before)
+        group_memory = torch.where(write[..., None], updated_memory[:, None, :], memory_before)
+        group_sizes = sizes_before + write.long()
+
+        orthogonality = orthogonality_reward(group_reprs, mask_after)
+        creation = -creation_penalty(state.num_created, self.rewards) * created
+        reward = allocation + self.rewards.lambda_o * orthogonality + creation
+        zero = torch.zeros_like(reward)
+        allocation = torch.where(active, allocation, zero)
+        orthogonality = torch.where(active, orthogonality, zero)
+        creation = torch.where(active, creation, zero)
+        reward = torch.where(active, reward, zero)
+
+        positions = torch.arange(state.assignments.shape[1], device=actions.device)
+        placed = (positions[None, :] == state.cursor[:, None]) & active[:, None]
+        cursor = state.cursor + active.long()
+        done = cursor > state.target_position
+        next_state = replace(
+            state,
+            cursor=cursor,
+            done=done,
+            group_reprs=group_reprs,
+            group_memory=group_memory,
+            group_sizes=group_sizes,
+            num_groups=num_groups + created.long(),
+            num_created=state.num_created + created.long(),
+            assignments=torch.where(placed, chosen[:, None], state.assignments),
+        )
+        output = StepOutput(
+            allocation_reward=allocation,
+            orthogonality_reward=orthogonality,
+            creation_reward=creation,
+            reward=reward,
+            created=created,
+            chosen=chosen,
+            active=active,
+            was_target=at_target & active,
+            selected_group_repr=selected,
+            done=done,
+        )
+        return next_state, output
+
+    def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
+        """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space)."""
+        return {
+            "item": state.current_items,
+            "groups": state.group_reprs,
+            "group_mask": state.group_mask.to(state.group_reprs.dtype),
+            "user": state.user_embs,
+            "is_target": state.at_target.to(state.group_reprs.dtype)[:, None],
+        }
+
+    def allocate_history_greedily(self, samples: Samples) -> AllocationState:
+        """Section 3.3: allocate each history by argmax actions; stop before the target."""
+        state = self.reset(samples)
+        for _ in range(samples.max_len):
+            if bool(state.at_target.all()):
+                break
+            actions = self.policy_logits(state).argmax(dim=1)
+            # Episodes already at their target wait (their "step" is undone below).
+            waiting = state.at_target
+            stepped, _ = self.step(state, actions)
+            state = stepped.where(waiting, state)
+        return state

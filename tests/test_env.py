@@ -1,0 +1,267 @@
+"""The MDP's invariants and its Gymnasium faces."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import adasplit_env
+from adasplit_env.data import load_dataset
+from adasplit_env.envs import AllocationEnv, AllocationVectorEnv
+from adasplit_env.envs.core import build_env_parts
+from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
+from adasplit_env.errors import ConfigError
+from adasplit_env.model import AdaSplitModel, ModelConfig
+from adasplit_env.scoring import score_all_items
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_dataset("synthetic")
+
+
+def rollout_single(env, seed, policy_seed, steps):
+    rng = np.random.default_rng(policy_seed)
+    obs, info = env.reset(seed=seed)
+    trace = []
+    for _ in range(steps):
+        action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+        obs, reward, terminated, truncated, info = env.step(action)
+        trace.append((action, reward, info["num_groups"], obs["groups"].copy()))
+        if terminated:
+            break
+    return trace
+
+
+def test_registered_and_makes_with_no_setup():
+    env = gym.make(adasplit_env.ENV_ID, dataset="synthetic")
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    obs, reward, terminated, truncated, info = env.step(
+        env.action_space.sample(mask=info["action_mask"])
+    )
+    assert set(info) >= {
+        "action_mask",
+        "num_groups",
+        "created",
+        "allocation_reward",
+        "orthogonality_reward",
+        "creation_reward",
+    }
+
+
+def test_checkers_pass(synthetic):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = AllocationEnv(synthetic, render_mode="ansi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # infinite Box bounds are reported, not errors
+        check_env(env)
+        sb3_check_env(env)
+
+
+def test_same_seed_same_actions_same_trajectory(synthetic):
+    env = AllocationEnv(synthetic)
+    a, b = rollout_single(env, 5, 1, 30), rollout_single(env, 5, 1, 30)
+    assert [x[:3] for x in a] == [x[:3] for x in b]
+    assert all(np.array_equal(x[3], y[3]) for x, y in zip(a, b))
+
+
+def test_single_vector_and_process_agree(synthetic):
+    model = AdaSplitModel(ModelConfig(synthetic.num_users, synthetic.num_items, dim=16))
+    single = AllocationEnv(synthetic, model=model)
+    vector = AllocationVectorEnv(4, synthetic, model=model)
+    obs, info = vector.reset(seed=10)
+    first_samples = info["sample_index"].copy()
+    rng = np.random.default_rng(0)
+    actions_per_env = [[], [], [], []]
+    vector_rewards = [[], [], [], []]
+    finished = np.zeros(4, dtype=bool)
+    for _ in range(12):
+        actions = np.array([rng.choice(np.flatnonzero(m)) for m in info["action_mask"]])
+        obs, rewards, terminated, truncated, info = vector.step(actions)
+        for i in range(4):
+            if not finished[i]:
+                actions_per_env[i].append(int(actions[i]))
+                vector_rewards[i].append(float(rewards[i]))
+        finished |= terminated
+        if finished.all():
+            break
+    assert finished.all()
+    samples = single.parts.samples
+    process = single.process
+    for i in range(4):
+        _, info = single.reset(seed=10 + i)
+        assert info["sample_index"] == first_samples[i]
+        rewards = []
+        for action in actions_per_env[i]:
+            _, reward, terminated, _, _ = single.step(action)
+            rewards.append(reward)
+        assert terminated
+        assert rewards == pytest.approx(vector_rewards[i], abs=1e-5)
+        # and the bare process on the same sample
+        with torch.no_grad():
+            model.eval()
+            state = process.reset(samples.subset(torch.tensor([info["sample_index"]])))
+            direct = []
+            for action in actions_per_env[i]:
+                state, out = process.step(state, torch.tensor([action]))
+                direct.append(out.reward.item())
+        assert direct == pytest.approx(rewards, abs=1e-5)
+
+
+def test_vector_env_next_step_autoreset(synthetic):
+    vector = AllocationVectorEnv(3, synthetic, dim=8)
+    _, info = vector.reset(seed=0)
+    done_before = np.zeros(3, dtype=bool)
+    for _ in range(40):
+        obs, rewards, terminated, _, info = vector.step(np.zeros(3, dtype=np.int64))
+        # the step after a termination restarts: reward 0, not terminated, one group
+        assert np.all(rewards[done_before] == 0.0)
+        assert not np.any(terminated[done_before])
+        assert np.all(info["num_groups"][done_before] == 1)
+        done_before = terminated
+
+
+def test_masks_are_joins_plus_create_and_h_is_bounded(synthetic):
+    env = AllocationEnv(synthetic, dim=8, max_len=10, max_groups=4)
+    rng = np.random.default_rng(0)
+    for episode in range(30):
+        obs, info = env.reset(seed=episode)
+        terminated = False
+        while not terminated:
+            h = info["num_groups"]
+            expected = np.zeros(4, dtype=np.int8)
+            expected[: min(h + 1, 4)] = 1
+            assert np.array_equal(info["action_mask"], expected)
+            assert np.array_equal(env.action_masks(), expected.astype(bool))
+            assert np.array_equal(obs["group_mask"], (np.arange(4) < h).astype(np.float32))
+            action = int(rng.integers(4))  # every slot means something
+            obs, _, terminated, _, info = env.step(action)
+            assert info["num_groups"] <= 4
+            assert info["created"] == (action >= h)
+            assert info["num_groups"] == h + (action >= h)
+
+
+def test_random_masked_agent_runs_1000_episodes(synthetic):
+    env = gym.make(adasplit_env.ENV_ID, dataset=synthetic, dim=16)
+    _, info = env.reset(seed=0)
+    episodes = steps = 0
+    while episodes < 1000:
+        _, reward, terminated, truncated, info = env.step(
+            env.action_space.sample(mask=info["action_mask"])
+        )
+        assert np.isfinite(reward)
+        steps += 1
+        if terminated or truncated:
+            episodes += 1
+            _, info = env.reset()
+    assert steps >= 1000 * 2
+
+
+def test_gradients_reach_encoder_and_embeddings(synthetic):
+    parts = build_env_parts(synthetic, dim=8)
+    process = parts.process
+    process.model.train()
+    state = process.reset(parts.samples.subset(slice(0, 16)))
+    while not bool(state.done.all()):
+        logits = process.policy_logits(state)
+        actions = torch.distributions.Categorical(logits=logits).sample()
+        state, out = process.step(state, actions)
+    loss = (state.group_reprs * state.group_mask[..., None]).pow(2).sum()
+    loss.backward()
+    model = process.model
+    for name in (
+        "item_embeddings.weight",
+        "user_embeddings.weight",
+        "encoder.blocks.0.query.weight",
+        "group_updater.candidate_item.weight",
+    ):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"encoder": "lstm"}, "unknown encoder"),
+        ({"group_updater": "transformer"}, "unknown group updater"),
+        ({"max_groups": 0}, "max_groups must be >= 1"),
+        ({"dim": 0}, "dim must be a positive integer"),
+        ({"rewards": {"curriculum": "cosine"}}, "unknown curriculum"),
+    ],
+)
+def test_bad_configuration_fails_at_construction(synthetic, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        AllocationEnv(synthetic, **kwargs)
+
+
+def test_action_outside_space_is_refused(synthetic):
+    env = AllocationEnv(synthetic, dim=8)
+    env.reset(seed=0)
+    for bad in (-1, env.action_space.n, 2.5, [0, 1]):
+        with pytest.raises(ValueError):
+            env.step(bad)
+    vector = AllocationVectorEnv(2, synthetic, dim=8)
+    vector.reset(seed=0)
+    with pytest.raises(ValueError, match="outside the action space"):
+        vector.step(np.array([0, 99]))
+
+
+def test_render_ansi_shows_groups(synthetic):
+    env = AllocationEnv(synthetic, dim=8, render_mode="ansi")
+    env.reset(seed=3)
+    env.step(0)
+    env.step(1)
+    text = env.render()
+    assert "group 0" in text and "group 1" in text and "planted" in text and "<- now" in text
+
+
+def test_sb3_vec_env_masks_and_terminal_observation(synthetic):
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    parts = build_env_parts(synthetic, dim=8)
+    venv = AllocationSB3VecEnv(parts, 8, seed=0)
+    obs = venv.reset()
+    assert obs["groups"].shape == (8, parts.process.max_groups, 8)
+    seen_terminal = False
+    for _ in range(30):
+        masks = get_action_masks(venv)
+        assert masks.shape == (8, parts.process.max_groups)
+        actions = np.array([np.flatnonzero(m)[0] for m in masks])
+        obs, rewards, dones, infos = venv.step(actions)
+        for i in np.flatnonzero(dones):
+            assert "terminal_observation" in infos[i]
+            assert obs["group_mask"][i].sum() == 1  # restarted at once
+            seen_terminal = True
+    assert seen_terminal and venv.finished_episodes
+
+
+def test_scorer_matches_per_item_reference():
+    dataset = load_dataset("synthetic")
+    parts = build_env_parts(dataset, dim=8, max_groups=5, eps=0.6)
+    process = parts.process
+    process.model.eval()
+    samples = dataset.split.eval_samples("test", 10).subset(slice(0, 6))
+    fast = score_all_items(process, samples)
+    with torch.no_grad():
+        state = process.allocate_history_greedily(samples)
+        table = process.model.item_embeddings.weight
+        for item in range(1, dataset.num_items + 1):
+            candidate = table[item].expand(len(samples), -1)
+            logits = process.model.policy.slot_logits(
+                candidate, state.group_reprs, state.group_mask, state.num_groups
+            )
+            best = logits.argmax(dim=1)
+            creates = best >= state.num_groups
+            groups = torch.where(
+                creates[:, None],
+                state.user_embs,
+                state.group_reprs[torch.arange(len(samples)), best.clamp(max=4)],
+            )
+            expected = (groups * candidate).sum(1)
+            assert torch.allclose(fast[:, item], expected, atol=1e-5), item
+    assert torch.isinf(fast[:, 0]).all()
