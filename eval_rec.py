@@ -1,5 +1,7 @@
 """Evaluate a recommender with leave-one-out full ranking.
 
+    python eval_rec.py --checkpoint runs/<run>/best.pt [--split val|test] [--json OUT]
+    python eval_rec.py --checkpoint runs/<run>/best.pt --case-study 3
     python eval_rec.py --baseline pop --dataset garden --data-dir ../shared/data
     python eval_rec.py --baseline random --dataset beauty --split val --json out.json
 
@@ -26,16 +28,33 @@ def build_parser() -> argparse.ArgumentParser:
         prog="eval_rec.py",
         description="Leave-one-out, full-ranking evaluation (NDCG/MRR/HR in percent).",
     )
-    parser.add_argument(
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="a checkpoint written by train_agent.py (best.pt, or a run dir); "
+        "the model is rebuilt from it alone",
+    )
+    what.add_argument(
         "--baseline",
         choices=BASELINES,
-        required=True,
         help="pop: items ranked by training-part popularity; random: seeded random scores",
     )
     parser.add_argument(
         "--dataset",
-        default=SYNTHETIC,
-        help=f"{SYNTHETIC} (default), one of {', '.join(NAMED_DATASETS)}, or a file path",
+        default=None,
+        help=f"{SYNTHETIC} (default for baselines), one of {', '.join(NAMED_DATASETS)}, or a file "
+        "path; with --checkpoint, the dataset it was trained on unless given",
+    )
+    parser.add_argument(
+        "--case-study",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N users' histories with the groups the policy gives them (Figure 3)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="torch device for --checkpoint (cpu or cuda)"
     )
     parser.add_argument(
         "--data-dir",
@@ -54,20 +73,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def case_study(process, dataset, split: str, count: int, seed: int) -> str:
+    """Figure 3 as text: ``count`` seeded users, their groups and the target's group."""
+    import numpy as np
+    import torch
+
+    from adasplit_env.envs.allocation_env import render_allocation
+    from adasplit_env.scoring import allocate_for_prediction
+
+    samples = dataset.split.eval_samples(split, process.model.config.max_len)
+    rows = np.sort(
+        np.random.default_rng(seed).choice(len(samples), min(count, len(samples)), replace=False)
+    )
+    state = allocate_for_prediction(process, samples.subset(torch.from_numpy(rows)))
+    return "\n".join(
+        render_allocation(dataset, state, row, f"{split} target") for row in range(len(rows))
+    )
+
+
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    dataset = load_dataset(args.dataset, args.data_dir, k_core=args.k_core)
-    if args.baseline == "pop":
-        scorer = popularity_scorer(dataset)
+    max_len = 10
+    if args.checkpoint:
+        from adasplit_env.checkpoint import load_checkpoint
+        from adasplit_env.process import AllocationProcess
+        from adasplit_env.scoring import score_all_items
+
+        dataset = None
+        if args.dataset is not None:
+            dataset = load_dataset(args.dataset, args.data_dir, k_core=args.k_core)
+        loaded = load_checkpoint(args.checkpoint, args.data_dir, dataset, device=args.device)
+        dataset, model = loaded.dataset, loaded.model.eval()
+        process = AllocationProcess(model, loaded.rewards)
+        max_len = model.config.max_len
+        name = f"AdaSplit ({args.checkpoint})"
+
+        def scorer(batch):
+            return score_all_items(process, batch)
+
+        if args.case_study > 0:
+            print(case_study(process, dataset, args.split, args.case_study, args.seed))
     else:
-        scorer = random_scorer(dataset, seed=args.seed)
+        dataset = load_dataset(args.dataset or SYNTHETIC, args.data_dir, k_core=args.k_core)
+        name = args.baseline
+        if args.baseline == "pop":
+            scorer = popularity_scorer(dataset)
+        else:
+            scorer = random_scorer(dataset, seed=args.seed)
     metrics = evaluate_scorer(
-        scorer, dataset, split=args.split, exclude_history=args.exclude_history, progress=True
+        scorer,
+        dataset,
+        split=args.split,
+        max_len=max_len,
+        exclude_history=args.exclude_history,
+        batch_size=256,
+        progress=True,
     )
     result = {args.split: {key: metrics[key] for key in METRIC_KEYS}}
     print(
-        f"{args.baseline} on {dataset.name} ({len(dataset.split.evaluated_users()):,} users, "
+        f"{name} on {dataset.name} ({len(dataset.split.evaluated_users()):,} users, "
         f"{dataset.num_items:,} items, full ranking)"
     )
     print(format_metrics_table(result))

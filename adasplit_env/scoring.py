@@ -14,6 +14,7 @@ import torch
 
 from adasplit_env.data.interactions import PAD
 from adasplit_env.data.split import Samples
+from adasplit_env.model.policy import masked_softmax
 from adasplit_env.process import AllocationProcess
 
 # Elements of the (users, items, groups, hidden) tensor computed at once.
@@ -21,7 +22,13 @@ _CHUNK_ELEMENTS = 1 << 24
 
 
 def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tensor:
-    """(B, num_items + 1) scores; the padding column is -inf."""
+    """(B, num_items + 1) scores; the padding column is -inf.
+
+    Uses the factorisation of Eq. 7 and 12 (see
+    :meth:`AllocationPolicyHead.item_part_maps`): per user the groups are
+    projected once, per item the item half once, and per (user, item, group)
+    only an add, a ReLU and a dot product remain.
+    """
     model = process.model
     policy = model.policy
     with torch.no_grad():
@@ -30,24 +37,44 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
         group_reprs = state.group_reprs[:, :used]  # (B, G', d)
         group_mask = state.group_mask[:, :used]
         can_create = state.num_groups < process.max_groups  # (B,)
+        summary_map, item_map = policy.item_part_maps()
+        group_summary_part = group_reprs @ summary_map.T  # (B, G', H)
         group_part = policy.group_part(group_reprs)  # (B, G', H)
+        output_weight, output_bias = policy.output_vector()
         item_table = model.item_embeddings.weight  # (I + 1, d)
+        item_part_all = item_table @ item_map.T + policy.hidden.bias  # (I + 1, H)
+        create_scores = state.user_embs @ item_table.T  # (B, I + 1)
         batch, hidden = group_reprs.shape[0], group_part.shape[-1]
         chunk = max(1, _CHUNK_ELEMENTS // max(1, batch * used * hidden))
-        scores = item_table.new_empty(batch, item_table.shape[0])
+        scores = torch.empty_like(create_scores)
         for start in range(0, item_table.shape[0], chunk):
-            candidates = item_table[start : start + chunk]  # (C, d)
-            candidates_b = candidates[None].expand(batch, -1, -1)  # (B, C, d)
-            states = policy.allocation_state(candidates_b, group_reprs, group_mask)
-            item_part = policy.item_part(states)  # (B, C, H)
-            group_scores = policy.group_scores(item_part[:, :, None, :], group_part[:, None])
-            joins = torch.sigmoid(group_scores).masked_fill(~group_mask[:, None, :], -torch.inf)
-            best_join, best_group = joins.max(dim=-1)  # (B, C); first max wins ties
+            stop = start + chunk
+            candidates = item_table[start:stop]  # (C, d)
+            affinity = torch.einsum("bgd,cd->bcg", group_reprs, candidates)  # p_i . e_c
+            weights = masked_softmax(affinity, group_mask[:, None, :])  # Eq. 12's z
+            item_part = (
+                torch.einsum("bcg,bgh->bch", weights, group_summary_part)
+                + item_part_all[start:stop]
+            )
+            group_scores = (
+                torch.relu(item_part[:, :, None, :] + group_part[:, None]) @ output_weight
+            )
+            group_scores = (group_scores + output_bias).masked_fill(
+                ~group_mask[:, None, :], -torch.inf
+            )
+            best_score, best_group = group_scores.max(dim=-1)  # first max wins ties
             # argmax of [r_1 .. r_h, eps]: create only when eps is strictly larger.
-            creates = can_create[:, None] & (policy.eps > best_join)
-            affinity = torch.einsum("bgd,cd->bcg", group_reprs, candidates)
-            join_score = affinity.gather(2, best_group[..., None])[..., 0]
-            create_score = state.user_embs @ candidates.T
-            scores[:, start : start + chunk] = torch.where(creates, create_score, join_score)
+            creates = can_create[:, None] & (policy.eps > torch.sigmoid(best_score))
+            join_scores = affinity.gather(2, best_group[..., None])[..., 0]
+            scores[:, start:stop] = torch.where(creates, create_scores[:, start:stop], join_scores)
         scores[:, PAD] = -torch.inf
     return scores
+
+
+def allocate_for_prediction(process: AllocationProcess, samples: Samples):
+    """Greedy history allocation plus the target's argmax group (no update), as at prediction."""
+    with torch.no_grad():
+        state = process.allocate_history_greedily(samples)
+        actions = process.policy_logits(state).argmax(dim=1)
+        final, _ = process.step(state, actions)
+    return final

@@ -107,3 +107,14 @@ def test_missing_file_and_unknown_format(tmp_path):
         detect_format(tmp_path / "data.bin")
     assert detect_format("x/interactions.tsv.gz") == "tsv"
     assert detect_format("reviews_Beauty_5.json.gz") == "amazon-json"
+
+
+def test_convert_writes_canonical_tsv(tmp_path):
+    from adasplit_env.data.__main__ import main
+
+    source = write(tmp_path / "user_artists.dat", "userID\tartistID\tweight\n2\t51\t3\n2\t52\t1\n")
+    out = tmp_path / "x" / "interactions.tsv.gz"
+    assert main(["convert", str(source), str(out)]) == 0
+    again = read_interactions(out)
+    assert again.users.tolist() == ["2", "2"] and again.items.tolist() == ["51", "52"]
+    assert main(["convert", str(tmp_path / "missing.csv"), str(out)]) == 2

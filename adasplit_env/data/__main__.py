@@ -38,7 +38,39 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--format", choices=FORMATS, default=None, help="file format (default: from the name)"
     )
+    convert = commands.add_parser(
+        "convert",
+        help="write any supported file as the canonical interactions.tsv.gz (rows in file order)",
+    )
+    convert.add_argument("source", help="a file in one of the supported formats")
+    convert.add_argument("output", help="the .tsv or .tsv.gz to write (written atomically)")
+    convert.add_argument(
+        "--format", choices=FORMATS, default=None, help="file format (default: from the name)"
+    )
     return parser
+
+
+def convert_file(source: str, output: str, format: str | None = None) -> int:
+    """Write ``source`` as ``user_id<TAB>item_id<TAB>timestamp``; returns the row count."""
+    import gzip
+    import io
+
+    from adasplit_env.data.readers import read_interactions
+    from adasplit_env.io import atomic_write_bytes
+
+    interactions = read_interactions(source, format=format)
+    text = io.StringIO()
+    text.write("user_id\titem_id\ttimestamp\n")
+    for user, item, when in zip(
+        interactions.users, interactions.items, interactions.timestamps, strict=True
+    ):
+        stamp = int(when) if float(when).is_integer() else when
+        text.write(f"{user}\t{item}\t{stamp}\n")
+    data = text.getvalue().encode("utf-8")
+    if output.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    atomic_write_bytes(output, data)
+    return len(interactions)
 
 
 def format_stats_table(dataset, max_len: int) -> str:
@@ -62,6 +94,10 @@ def format_stats_table(dataset, max_len: int) -> str:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "convert":
+        rows = convert_file(args.source, args.output, args.format)
+        print(f"wrote {rows:,} interactions to {args.output}")
+        return 0
     dataset = load_dataset(args.dataset, args.data_dir, k_core=args.k_core, format=args.format)
     print(format_stats_table(dataset, args.max_len))
     return 0

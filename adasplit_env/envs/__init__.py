@@ -1,6 +1,6 @@
 """Gymnasium faces of the allocation MDP."""
 
-from adasplit_env.envs.allocation_env import AllocationEnv, render_episode
+from adasplit_env.envs.allocation_env import AllocationEnv, render_allocation, render_episode
 from adasplit_env.envs.core import EnvParts, EpisodeBatch, build_env_parts
 from adasplit_env.envs.vector_env import AllocationVectorEnv
 
@@ -10,5 +10,6 @@ __all__ = [
     "EnvParts",
     "EpisodeBatch",
     "build_env_parts",
+    "render_allocation",
     "render_episode",
 ]

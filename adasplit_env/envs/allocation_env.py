@@ -148,11 +148,16 @@ class AllocationEnv(gym.Env):
 
 
 def render_episode(episodes: EpisodeBatch, row: int) -> str:
-    """Figure 3 as text: the history with each item's group so far."""
-    state = episodes.state
-    if state is None:
+    """Figure 3 as text for one episode of an :class:`EpisodeBatch`."""
+    if episodes.state is None:
         return "(no episode; call reset())\n"
-    dataset = episodes.parts.dataset
+    return render_allocation(
+        episodes.parts.dataset, episodes.state, row, f"sample {int(episodes.sample_indices[row])}"
+    )
+
+
+def render_allocation(dataset: Dataset, state, row: int, note: str = "") -> str:
+    """The user's history with each item's group so far (the paper's Figure 3 as text)."""
     raw_items = dataset.sequences.item_raw_ids
     planted = dataset.item_groups
     user = int(state.users[row])
@@ -160,10 +165,8 @@ def render_episode(episodes: EpisodeBatch, row: int) -> str:
     assigned = state.assignments[row].tolist()
     cursor = int(state.cursor[row])
     target_at = state.target_position
-    lines = [
-        f"user {dataset.sequences.user_raw_ids[user]} (id {user}), "
-        f"{int(state.num_groups[row])} group(s), sample {int(episodes.sample_indices[row])}"
-    ]
+    header = f"user {dataset.sequences.user_raw_ids[user]} (id {user}), {int(state.num_groups[row])} group(s)"
+    lines = [header + (f", {note}" if note else "")]
     for position, (item, group) in enumerate(zip(ids, assigned)):
         if item == 0:
             continue

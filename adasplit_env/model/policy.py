@@ -60,6 +60,16 @@ class AllocationPolicyHead(nn.Module):
         dim = group_reprs.shape[-1]
         return self.group_state_proj(group_reprs) @ self.hidden.weight[:, dim:].T
 
+    def item_part_maps(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A, B), each (H, d), with ``item_part(s_T) = summary @ A.T + item @ B.T + bp1``.
+
+        Eq. 12 makes ``s_T`` linear in ``[summary ; item]``, so the item half of
+        the first policy layer folds W0, Ws and Wp1 into two small matrices.
+        """
+        dim = self.item_state_proj.weight.shape[0]
+        folded = self.hidden.weight[:, :dim] @ self.item_state_proj.weight  # (H, d)
+        return folded @ self.state_proj.weight[:, :dim], folded @ self.state_proj.weight[:, dim:]
+
     def output_vector(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``Wp2 Wp3`` and ``bp2 Wp3 + bp3`` composed: (H,) and ()."""
         weight = self.output.weight.T @ self.score.weight[0]

@@ -1,0 +1,91 @@
+"""How well an allocation recovers planted groups (only the synthetic data knows them).
+
+For each user the history items are partitioned twice: by the groups the
+policy put them in, and by their planted interest group. The adjusted Rand
+index (ARI) of the two partitions is averaged over users: 1 is a perfect
+recovery (up to renaming), about 0 is what chance gives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from adasplit_env.data.datasets import Dataset
+from adasplit_env.errors import DataError
+from adasplit_env.process import AllocationProcess
+
+
+def _pairs(counts: np.ndarray) -> float:
+    return float((counts * (counts - 1) / 2).sum())
+
+
+def adjusted_rand_index(labels_a: np.ndarray, labels_b: np.ndarray) -> float:
+    """ARI of two labelings of the same items (Hubert & Arabie, 1985).
+
+    When both partitions are trivial in the same way (chance agreement is
+    perfect agreement) it returns 1.0, as scikit-learn does.
+    """
+    labels_a, labels_b = np.asarray(labels_a), np.asarray(labels_b)
+    if labels_a.shape != labels_b.shape:
+        raise ValueError("both labelings must cover the same items")
+    n = labels_a.size
+    if n < 2:
+        return 1.0
+    _, a = np.unique(labels_a, return_inverse=True)
+    _, b = np.unique(labels_b, return_inverse=True)
+    table = np.zeros((a.max() + 1, b.max() + 1), dtype=np.int64)
+    np.add.at(table, (a, b), 1)
+    index = _pairs(table)
+    sum_a, sum_b = _pairs(table.sum(1)), _pairs(table.sum(0))
+    expected = sum_a * sum_b / (n * (n - 1) / 2)
+    maximum = (sum_a + sum_b) / 2
+    if maximum == expected:
+        return 1.0
+    return (index - expected) / (maximum - expected)
+
+
+def allocation_ari(
+    process: AllocationProcess,
+    dataset: Dataset,
+    split: str = "test",
+    policy: str = "greedy",
+    seed: int = 0,
+    batch_size: int = 512,
+) -> float:
+    """Mean per-user ARI of the history allocation against the planted groups.
+
+    ``policy``: ``greedy`` (the model's argmax, as at prediction) or
+    ``random`` (uniform over the valid actions: the chance reference).
+    """
+    if dataset.item_groups is None:
+        raise DataError(f"dataset {dataset.name!r} has no planted groups to compare with")
+    samples = dataset.split.eval_samples(split, process.model.config.max_len)
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    was_training = process.model.training
+    process.model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(samples), batch_size):
+                batch = samples.subset(slice(start, start + batch_size))
+                if policy == "greedy":
+                    state = process.allocate_history_greedily(batch)
+                elif policy == "random":
+                    state = process.reset(batch)
+                    while not bool(state.at_target.all()):
+                        noise = torch.rand(state.action_mask.shape, generator=generator)
+                        actions = noise.masked_fill(~state.action_mask, -1.0).argmax(1)
+                        stepped, _ = process.step(state, actions.to(process.device))
+                        state = stepped.where(state.at_target, state)
+                else:
+                    raise ValueError(f"unknown policy {policy!r}")
+                histories = batch.histories.numpy()
+                assignments = state.assignments[:, :-1].cpu().numpy()
+                for row in range(len(batch)):
+                    real = histories[row] != 0
+                    planted = dataset.item_groups[histories[row][real]]
+                    scores.append(adjusted_rand_index(assignments[row][real], planted))
+    finally:
+        process.model.train(was_training)
+    return float(np.mean(scores))

@@ -1,0 +1,126 @@
+"""Checkpoints: written atomically, read with ``torch.load(weights_only=True)``.
+
+A checkpoint is a plain dict of tensors and primitive values, so it loads
+without unpickling code. It carries everything needed to rebuild the model
+on its own: the model and reward configs, the dataset it was trained on and
+the sizes it had, next to the weights (and, for resuming, the optimiser and
+the trainer's progress).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adasplit_env.data.datasets import Dataset, load_dataset
+from adasplit_env.errors import CheckpointError, DataError
+from adasplit_env.io import atomic_torch_save
+from adasplit_env.model.adasplit import AdaSplitModel
+from adasplit_env.model.config import ModelConfig, RewardConfig
+
+FORMAT = "adasplit-gym-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (see :func:`make_payload`) atomically."""
+    return atomic_torch_save(path, {"format": FORMAT, "version": VERSION, **payload})
+
+
+def make_payload(
+    model: AdaSplitModel,
+    rewards: RewardConfig,
+    dataset: Dataset,
+    dataset_spec: str,
+    train_config: dict,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "model_config": model.config.to_dict(),
+        "reward_config": rewards.to_dict(),
+        "dataset": {
+            "spec": dataset_spec,
+            "name": dataset.name,
+            "k_core": dataset.k_core,
+            "num_users": dataset.num_users,
+            "num_items": dataset.num_items,
+        },
+        "train_config": train_config,
+        "model_state": model.state_dict(),
+        **extra,
+    }
+
+
+def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate the raw checkpoint dict (weights only, no code)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch.load raises many kinds on a foreign file
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line[:120]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an adasplit-gym checkpoint")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {payload.get('version')} is not supported "
+            f"(this adasplit-gym reads version {VERSION})"
+        )
+    return payload
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: AdaSplitModel
+    rewards: RewardConfig
+    dataset: Dataset
+    payload: dict[str, Any]
+
+
+def model_from_payload(
+    payload: dict[str, Any], device: str | torch.device = "cpu"
+) -> AdaSplitModel:
+    try:
+        model = AdaSplitModel(ModelConfig.from_dict(dict(payload["model_config"])))
+        model.load_state_dict(payload["model_state"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"checkpoint does not fit this version of the model ({err})"
+        ) from None
+    return model.to(device)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    dataset: Dataset | None = None,
+    device: str | torch.device = "cpu",
+) -> LoadedCheckpoint:
+    """Rebuild the model and its dataset from a checkpoint alone."""
+    payload = read_checkpoint(path, device)
+    info = payload["dataset"]
+    if dataset is None:
+        try:
+            dataset = load_dataset(info["spec"], data_dir, k_core=int(info["k_core"]))
+        except DataError as err:
+            raise DataError(f"{err} (the checkpoint was trained on {info['spec']!r})") from None
+    if (dataset.num_users, dataset.num_items) != (info["num_users"], info["num_items"]):
+        raise CheckpointError(
+            f"the dataset has {dataset.num_users} users and {dataset.num_items} items, "
+            f"the checkpoint was trained on {info['num_users']} and {info['num_items']} "
+            f"({info['spec']!r}); pass the same dataset"
+        )
+    model = model_from_payload(payload, device)
+    return LoadedCheckpoint(
+        model, RewardConfig.from_dict(dict(payload["reward_config"])), dataset, payload
+    )

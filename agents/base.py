@@ -1,0 +1,152 @@
+"""What every learner shares: the agent interface and episode rollouts.
+
+An :class:`Agent` is a ``torch.nn.Module`` that owns (a reference to) the
+recommender and any heads of its own. The trainer (:mod:`agents.trainer`)
+gives it mini-batches of samples and optimises whatever :meth:`Agent.loss`
+returns; agents never step the dynamics themselves but call
+:func:`run_episodes`, which drives the one :class:`AllocationProcess`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from adasplit_env.data.split import Samples
+from adasplit_env.process import AllocationProcess, AllocationState
+
+REWARD_TERMS = ("allocation", "orthogonality", "creation")
+
+
+@dataclass
+class Rollout:
+    """B episodes run to the end; (B, T) tensors over the steps taken.
+
+    ``active[b, t]`` is False once episode b is over (its entries are zero).
+    ``target_group_repr`` is p_a chosen for the target (Eq. 20).
+    """
+
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    entropies: torch.Tensor
+    rewards: torch.Tensor
+    reward_terms: dict[str, torch.Tensor]
+    created: torch.Tensor
+    active: torch.Tensor
+    target_group_repr: torch.Tensor
+    final_state: AllocationState
+    states: list[AllocationState]
+
+    def summary(self) -> dict[str, float | torch.Tensor]:
+        """Per-episode means for the logs (same tags for every algorithm)."""
+        active = self.active.float()
+        steps = active.sum().clamp(min=1)
+        groups = self.final_state.num_groups.float()
+        stats: dict[str, float | torch.Tensor] = {
+            "charts/episode_return": self.rewards.detach().sum(1).mean().item(),
+            "groups/per_episode": groups.mean().item(),
+            "groups/creation_rate": (self.created.float().sum() / steps).item(),
+            "policy/entropy": ((self.entropies.detach() * active).sum() / steps).item(),
+            "hist/groups_per_episode": groups.cpu(),
+        }
+        for name in REWARD_TERMS:
+            stats[f"rewards/{name}"] = self.reward_terms[name].detach().sum(1).mean().item()
+        return stats
+
+
+def masked_logits(logits: torch.Tensor, state: AllocationState) -> torch.Tensor:
+    """Restrict any policy's logits to the canonical valid actions."""
+    return logits.masked_fill(~state.action_mask, -torch.inf)
+
+
+def run_episodes(
+    process: AllocationProcess,
+    samples: Samples,
+    policy_logits,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    keep_states: bool = False,
+) -> Rollout:
+    """Roll B episodes out with ``policy_logits(state) -> (B, G)`` (gradients kept).
+
+    Actions are sampled in training and argmax with ``greedy`` (Eq. 22).
+    """
+    state = process.reset(samples)
+    columns: dict[str, list[torch.Tensor]] = {
+        key: []
+        for key in (
+            "actions",
+            "log_probs",
+            "entropies",
+            "rewards",
+            "created",
+            "active",
+            *REWARD_TERMS,
+        )
+    }
+    states = []
+    target_repr = torch.zeros_like(state.user_embs)
+    while not bool(state.done.all()):
+        if keep_states:
+            states.append(state)
+        logits = masked_logits(policy_logits(state), state)
+        distribution = torch.distributions.Categorical(logits=logits)
+        if greedy:
+            actions = logits.argmax(dim=1)
+        else:
+            probs = distribution.probs
+            actions = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        log_probs = distribution.log_prob(actions)
+        entropy = distribution.entropy()
+        state, out = process.step(state, actions)
+        active = out.active
+        target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
+        columns["actions"].append(actions)
+        columns["log_probs"].append(torch.where(active, log_probs, torch.zeros_like(log_probs)))
+        columns["entropies"].append(torch.where(active, entropy, torch.zeros_like(entropy)))
+        columns["rewards"].append(out.reward)
+        columns["created"].append(out.created)
+        columns["active"].append(active)
+        columns["allocation"].append(out.allocation_reward)
+        columns["orthogonality"].append(out.orthogonality_reward)
+        columns["creation"].append(out.creation_reward)
+    stacked = {key: torch.stack(value, dim=1) for key, value in columns.items()}
+    return Rollout(
+        actions=stacked["actions"],
+        log_probs=stacked["log_probs"],
+        entropies=stacked["entropies"],
+        rewards=stacked["rewards"],
+        reward_terms={name: stacked[name] for name in REWARD_TERMS},
+        created=stacked["created"],
+        active=stacked["active"],
+        target_group_repr=target_repr,
+        final_state=state,
+        states=states,
+    )
+
+
+class Agent(nn.Module):
+    """A learner of the allocation policy, trained jointly with the recommender.
+
+    Subclasses set ``name`` and implement :meth:`loss`; they may override
+    :meth:`policy_logits` (default: the paper's policy head, Eq. 7-8) and add
+    modules of their own (a critic, say), which the trainer optimises and
+    checkpoints with the recommender.
+    """
+
+    name = "agent"
+
+    def __init__(self, process: AllocationProcess, config) -> None:
+        super().__init__()
+        self.process = process
+        self.model = process.model  # registered: its parameters are the agent's too
+        self.config = config
+
+    def policy_logits(self, state: AllocationState) -> torch.Tensor:
+        return self.process.policy_logits(state)
+
+    def loss(self, batch: Samples, generator: torch.Generator | None = None):
+        """Return ``(loss, stats)``: a scalar to minimise and a dict of floats for the logs."""
+        raise NotImplementedError

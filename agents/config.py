@@ -1,0 +1,141 @@
+"""Every option of ``train_agent.py``, with its default and its meaning.
+
+The command line, ``--config FILE`` (YAML or JSON with the same keys, dashes
+or underscores) and ``config.json`` in a run dir are all this one dataclass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from adasplit_env.errors import ConfigError
+from adasplit_env.model.config import CURRICULA, ENCODERS, GROUP_UPDATERS, ModelConfig, RewardConfig
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    algo: str = _opt("reinforce", "learner: a registered name or package.module:Class")
+    dataset: str = _opt("synthetic", "synthetic, lastfm, garden, baby, beauty, or a file path")
+    data_dir: str | None = _opt(
+        None, "folder of <name>/interactions.tsv.gz (default $ADASPLIT_DATA, else ./data)"
+    )
+    k_core: int = _opt(5, "k of the iterative k-core filter")
+    # optimisation
+    epochs: int = _opt(30, "maximum number of epochs over the training samples")
+    batch_size: int = _opt(256, "samples (episodes) per update")
+    lr: float = _opt(1e-3, "Adam learning rate")
+    weight_decay: float = _opt(0.0, "Adam weight decay")
+    patience: int = _opt(
+        5, "stop after this many evaluations without a better validation NDCG@10 (0: never)"
+    )
+    seed: int = _opt(0, "seed of weights, sampling and shuffling")
+    # model (DESIGN section 3)
+    max_len: int = _opt(10, "history length l (paper's best: 10)")
+    dim: int = _opt(64, "embedding dimension d")
+    encoder: str = _opt(
+        "bidirectional", "history encoder (Adasplit-Single: causal, -Zero: none)", choices=ENCODERS
+    )
+    num_layers: int = _opt(1, "transformer blocks in the encoder")
+    num_heads: int = _opt(1, "attention heads per block")
+    dropout: float = _opt(0.2, "dropout in the encoder during training")
+    group_updater: str = _opt(
+        "attn_gru",
+        "group updater (Adasplit-LSTM: lstm, -AveragePooling: mean)",
+        choices=GROUP_UPDATERS,
+    )
+    max_groups: int | None = _opt(
+        None, "upper bound on the number of groups h (default max_len + 1)"
+    )
+    eps: float = _opt(0.5, "logit of 'create a new group' (Eq. 8; paper range 0.2-0.8)")
+    temperature: float = _opt(
+        1.0, "policy temperature (1.0 = the paper's policy; an option beyond it)"
+    )
+    # reward and loss (Eq. 14-21)
+    beta: float = _opt(0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)")
+    lambda_o: float = _opt(0.1, "weight of the orthogonality reward (Eq. 18)")
+    lambda_d: float = _opt(0.9, "discount of future rewards (Eq. 18)")
+    curriculum: str = _opt("exponential", "creation penalty schedule (Eq. 17)", choices=CURRICULA)
+    penalty: float = _opt(
+        1.1, "b1 (exponential), a1 (linear) or the constant (keep) of the penalty"
+    )
+    # evaluation
+    eval_every: int = _opt(1, "validate every N epochs")
+    eval_users: int = _opt(
+        2000, "validate on a fixed seeded subset of N users (0: all); final numbers use all"
+    )
+    exclude_history: bool = _opt(False, "leave history items out of the ranking")
+    # running
+    device: str = _opt(
+        "auto", "auto (cuda when present), cpu or cuda", choices=("auto", "cpu", "cuda")
+    )
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)")
+    run_dir: str | None = _opt(
+        None, "where to write logs and checkpoints (default runs/<dataset>-<algo>-<time>)"
+    )
+    progress: bool = _opt(True, "show progress bars")
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.lambda_d <= 1.0:
+            raise ConfigError(f"lambda_d must lie in [0, 1], got {self.lambda_d}")
+        if self.eval_every < 1:
+            raise ConfigError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.patience < 0 or self.eval_users < 0:
+            raise ConfigError("patience and eval_users must be >= 0")
+        self.reward_config()  # validates the reward options
+
+    def model_options(self) -> dict[str, Any]:
+        """The :class:`ModelConfig` fields this config sets."""
+        names = {f.name for f in fields(ModelConfig)} - {"num_users", "num_items"}
+        return {name: getattr(self, name) for name in names}
+
+    def reward_config(self) -> RewardConfig:
+        return RewardConfig(
+            lambda_o=self.lambda_o, curriculum=self.curriculum, penalty=self.penalty
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        normalised = {key.replace("-", "_"): value for key, value in values.items()}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(normalised) - known)
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+        return cls(**normalised)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Options from a YAML or JSON file (keys as the command-line flags)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as err:  # yaml and json raise many kinds
+        raise ConfigError(f"{path}: cannot parse ({str(err).splitlines()[0]})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of option names to values")
+    return {key.replace("-", "_"): value for key, value in values.items()}

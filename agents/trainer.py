@@ -1,0 +1,341 @@
+"""The shared training loop: epochs, validation, early stopping, logs, checkpoints.
+
+Every agent is driven by :func:`train`; it differs from another agent only
+in :meth:`agents.base.Agent.loss`. A run directory holds ``config.json``,
+TensorBoard event files, ``last.pt`` (everything needed to resume, written
+after every epoch), ``best.pt`` (the weights with the best validation
+NDCG@10) and, at the end, ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from adasplit_env.allocation_quality import allocation_ari
+from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
+from adasplit_env.data.datasets import Dataset, load_dataset
+from adasplit_env.errors import CheckpointError, ConfigError
+from adasplit_env.evaluation import evaluate_scorer
+from adasplit_env.io import atomic_write_json
+from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
+from adasplit_env.model.adasplit import AdaSplitModel
+from adasplit_env.model.config import ModelConfig
+from adasplit_env.process import AllocationProcess
+from adasplit_env.scoring import score_all_items
+from agents import resolve_agent
+from agents.config import TrainConfig
+
+SELECTION_METRIC = "NDCG@10"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    dataset = Path(config.dataset).name.split(".")[0]
+    algo = config.algo.replace(":", "-").replace(".", "-")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{dataset}-{algo}-{stamp}"
+
+
+@dataclass
+class Progress:
+    """What a resumed run needs besides the weights."""
+
+    epoch: int = 0  # epochs completed
+    global_step: int = 0
+    best_metric: float = -math.inf
+    best_epoch: int = 0
+    evals_without_gain: int = 0
+    train_seconds: float = 0.0
+    samples_seen: int = 0
+    history: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+class _TerminationAsInterrupt:
+    """Turn SIGTERM into KeyboardInterrupt so a kill ends like Ctrl-C."""
+
+    def __enter__(self):
+        self._previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        return False
+
+
+class Trainer:
+    def __init__(
+        self, config: TrainConfig, run_dir: str | Path | None = None, dataset: Dataset | None = None
+    ):
+        config.validate()
+        self.config = config
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        self.device = pick_device(config.device)
+        self.dataset = dataset or load_dataset(
+            config.dataset, config.data_dir, k_core=config.k_core
+        )
+        self.run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
+        torch.manual_seed(config.seed)
+        model_config = ModelConfig(
+            num_users=self.dataset.num_users,
+            num_items=self.dataset.num_items,
+            **config.model_options(),
+        )
+        self.model = AdaSplitModel(model_config).to(self.device)
+        self.rewards = config.reward_config()
+        self.process = AllocationProcess(self.model, self.rewards)
+        self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            self.agent.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.train_samples = self.dataset.split.train_samples(config.max_len)
+        evaluated = len(self.dataset.split.evaluated_users())
+        if config.eval_users and config.eval_users < evaluated:
+            rng = np.random.default_rng(config.seed)
+            self.eval_subset = np.sort(rng.choice(evaluated, config.eval_users, replace=False))
+        else:
+            self.eval_subset = None
+        self.progress = Progress()
+        self.sampling = torch.Generator(device=self.device).manual_seed(config.seed)
+
+    # checkpoints -------------------------------------------------------
+    def _payload(self, **extra):
+        return make_payload(
+            self.model,
+            self.rewards,
+            self.dataset,
+            self.config.dataset,
+            self.config.to_dict(),
+            algo=self.config.algo,
+            agent_state=self.agent.state_dict(),
+            **extra,
+        )
+
+    def save_last(self) -> None:
+        save_checkpoint(
+            self.run_dir / "last.pt",
+            self._payload(
+                optimizer_state=self.optimizer.state_dict(),
+                progress=self.progress.to_dict(),
+                sampling_state=self.sampling.get_state(),
+            ),
+        )
+
+    def resume(self) -> None:
+        payload = read_checkpoint(self.run_dir / "last.pt", self.device)
+        info = payload["dataset"]
+        if (info["num_users"], info["num_items"]) != (
+            self.dataset.num_users,
+            self.dataset.num_items,
+        ):
+            raise CheckpointError(
+                f"{self.run_dir / 'last.pt'}: trained on {info['num_users']} users and "
+                f"{info['num_items']} items, the dataset has {self.dataset.num_users} and {self.dataset.num_items}"
+            )
+        try:
+            self.agent.load_state_dict(payload["agent_state"])
+            self.optimizer.load_state_dict(payload["optimizer_state"])
+            self.progress = Progress(**payload["progress"])
+            self.sampling.set_state(payload["sampling_state"].cpu())
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise CheckpointError(
+                f"{self.run_dir / 'last.pt'}: cannot resume from it ({err})"
+            ) from None
+
+    # evaluation --------------------------------------------------------
+    def evaluate(self, split: str, users: np.ndarray | None = None, progress: bool = False) -> dict:
+        self.model.eval()
+        try:
+            return evaluate_scorer(
+                lambda batch: score_all_items(self.process, batch),
+                self.dataset,
+                split=split,
+                max_len=self.config.max_len,
+                exclude_history=self.config.exclude_history,
+                batch_size=256,
+                users=users,
+                progress=progress,
+            )
+        finally:
+            self.model.train()
+
+    # training ----------------------------------------------------------
+    def _log_update(self, writer: SummaryWriter, stats: dict) -> None:
+        step = self.progress.global_step
+        for tag, value in stats.items():
+            if tag.startswith("hist/"):
+                writer.add_histogram(tag[5:], value, step)
+            else:
+                writer.add_scalar(tag, value, step)
+
+    def train_epoch(self, writer: SummaryWriter) -> tuple[float, int, dict]:
+        config = self.config
+        epoch = self.progress.epoch + 1
+        self.model.train()
+        shuffle = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        batches = list(
+            self.train_samples.batches(config.batch_size, shuffle=True, generator=shuffle)
+        )
+        running: dict[str, float] = {}
+        start = time.perf_counter()
+        bar = tqdm(
+            batches, desc=f"epoch {epoch}/{config.epochs}", disable=not config.progress, leave=False
+        )
+        for batch in bar:
+            loss, stats = self.agent.loss(batch, generator=self.sampling)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at update {self.progress.global_step}"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.progress.global_step += 1
+            self._log_update(writer, stats)
+            for key in (
+                "losses/total",
+                "losses/seq",
+                "charts/episode_return",
+                "groups/per_episode",
+            ):
+                if key in stats:
+                    running[key] = 0.9 * running.get(key, stats[key]) + 0.1 * stats[key]
+            bar.set_postfix(
+                loss=f"{running.get('losses/total', 0):.3f}",
+                ret=f"{running.get('charts/episode_return', 0):.2f}",
+                groups=f"{running.get('groups/per_episode', 0):.2f}",
+            )
+        seconds = time.perf_counter() - start
+        writer.add_scalar(
+            "charts/samples_per_second",
+            len(self.train_samples) / seconds,
+            self.progress.global_step,
+        )
+        return seconds, len(self.train_samples), running
+
+    def fit(self, resume: bool = False) -> dict:
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.resume()
+        atomic_write_json(self.run_dir / "config.json", config.to_dict())
+        writer = SummaryWriter(
+            str(self.run_dir), purge_step=self.progress.global_step if resume else None
+        )
+        try:
+            with _TerminationAsInterrupt():
+                while self.progress.epoch < config.epochs:
+                    if config.patience and self.progress.evals_without_gain >= config.patience:
+                        break
+                    seconds, samples, running = self.train_epoch(writer)
+                    self.progress.epoch += 1
+                    self.progress.train_seconds += seconds
+                    self.progress.samples_seen += samples
+                    record = {"epoch": self.progress.epoch, "seconds": seconds, **running}
+                    if (
+                        self.progress.epoch % config.eval_every == 0
+                        or self.progress.epoch == config.epochs
+                    ):
+                        record.update(self._validate(writer))
+                    self.progress.history.append(record)
+                    self.save_last()
+                    if config.progress:
+                        shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
+                        tqdm.write(f"epoch {self.progress.epoch}: {shown}")
+        finally:
+            writer.flush()
+        if not (self.run_dir / "best.pt").exists():
+            raise CheckpointError("training ended before any validation; no best.pt to report")
+        results = self.final_report(writer)
+        writer.close()
+        return results
+
+    def _validate(self, writer: SummaryWriter) -> dict:
+        metrics = self.evaluate("val", self.eval_subset)
+        for key in METRIC_KEYS:
+            writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
+        record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
+        if self.dataset.item_groups is not None:
+            record["allocation/ari"] = allocation_ari(self.process, self.dataset, "val")
+            writer.add_scalar("allocation/ari", record["allocation/ari"], self.progress.global_step)
+        if metrics[SELECTION_METRIC] > self.progress.best_metric:
+            self.progress.best_metric = metrics[SELECTION_METRIC]
+            self.progress.best_epoch = self.progress.epoch
+            self.progress.evals_without_gain = 0
+            save_checkpoint(self.run_dir / "best.pt", self._payload(epoch=self.progress.epoch))
+        else:
+            self.progress.evals_without_gain += 1
+        return record
+
+    def final_report(self, writer: SummaryWriter | None = None) -> dict:
+        """Best weights, every user: validation and test metrics -> metrics.json."""
+        best = read_checkpoint(self.run_dir / "best.pt", self.device)
+        self.agent.load_state_dict(best["agent_state"])
+        results = {
+            split: {
+                key: value
+                for key, value in self.evaluate(split, progress=self.config.progress).items()
+                if key in METRIC_KEYS
+            }
+            for split in ("val", "test")
+        }
+        epochs = self.progress.epoch
+        results.update(
+            seconds_per_epoch=self.progress.train_seconds / max(epochs, 1),
+            train_samples_per_second=self.progress.samples_seen
+            / max(self.progress.train_seconds, 1e-9),
+            epochs=epochs,
+            best_epoch=self.progress.best_epoch,
+            device=str(self.device),
+            torch_threads=torch.get_num_threads(),
+        )
+        if self.dataset.item_groups is not None:
+            results["allocation_ari"] = allocation_ari(self.process, self.dataset, "test")
+            results["allocation_ari_random"] = allocation_ari(
+                self.process, self.dataset, "test", policy="random", seed=self.config.seed
+            )
+        atomic_write_json(self.run_dir / "metrics.json", results)
+        if writer is not None:
+            for split in ("val", "test"):
+                for key, value in results[split].items():
+                    writer.add_scalar(f"final/{split}/{key}", value, self.progress.global_step)
+        return results
+
+
+def train(config: TrainConfig, resume_dir: str | os.PathLike | None = None) -> tuple[Path, dict]:
+    trainer = Trainer(config, run_dir=resume_dir)
+    results = trainer.fit(resume=resume_dir is not None)
+    return trainer.run_dir, results
+
+
+__all__ = ["Trainer", "format_metrics_table", "train"]

@@ -1,0 +1,316 @@
+"""End-to-end training: it learns, it writes its run dir, it resumes, it refuses bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from adasplit_env.allocation_quality import adjusted_rand_index
+from adasplit_env.checkpoint import read_checkpoint
+from adasplit_env.data import SyntheticConfig, load_dataset
+from agents import resolve_agent
+from agents.config import TrainConfig
+from agents.trainer import Trainer
+from tests.conftest import REPO
+
+SMALL = SyntheticConfig(num_users=150, num_groups=4, items_per_group=12, max_length=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def small_dataset():
+    return load_dataset("synthetic", synthetic=SMALL)
+
+
+def small_config(tmp_path, **overrides):
+    values = dict(
+        epochs=2,
+        batch_size=64,
+        dim=16,
+        eval_users=50,
+        progress=False,
+        threads=1,
+        run_dir=str(tmp_path / "run"),
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dataset):
+    trainer = Trainer(small_config(tmp_path, lr=1e-2), dataset=small_dataset)
+    generator = torch.Generator().manual_seed(0)
+    batch = small_dataset.split.train_samples(10).subset(slice(0, 64))
+    seq_losses = []
+    for _ in range(60):
+        loss, stats = trainer.agent.loss(batch, generator=generator)
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        seq_losses.append(stats["losses/seq"])
+    assert np.mean(seq_losses[-5:]) < 0.7 * np.mean(seq_losses[:5])
+    for key in (
+        "charts/episode_return",
+        "rewards/allocation",
+        "rewards/orthogonality",
+        "rewards/creation",
+        "groups/per_episode",
+        "groups/creation_rate",
+        "policy/entropy",
+        "losses/rl",
+    ):
+        assert key in stats and np.isfinite(stats[key])
+
+    results = Trainer(small_config(tmp_path), dataset=small_dataset).fit()
+    run = tmp_path / "run"
+    for name in ("config.json", "best.pt", "last.pt", "metrics.json"):
+        assert (run / name).is_file(), name
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert set(metrics[split]) == {"NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@10"}
+    assert (
+        metrics["epochs"] == 2
+        and metrics["seconds_per_epoch"] > 0
+        and metrics["train_samples_per_second"] > 0
+    )
+    assert "allocation_ari" in metrics and "allocation_ari_random" in metrics
+    assert results["test"] == metrics["test"]
+    payload = read_checkpoint(run / "best.pt")
+    assert payload["model_config"]["dim"] == 16
+
+
+def test_training_beats_popularity_on_synthetic(tmp_path, small_dataset):
+    from adasplit_env.evaluation import evaluate_scorer, popularity_scorer
+
+    results = Trainer(small_config(tmp_path, epochs=10, lr=1e-2), dataset=small_dataset).fit()
+    pop = evaluate_scorer(popularity_scorer(small_dataset), small_dataset, "test")
+    assert results["test"]["NDCG@10"] > 2 * pop["NDCG@10"]
+
+
+def test_tensorboard_has_the_curves(tmp_path, small_dataset):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    Trainer(small_config(tmp_path, epochs=1), dataset=small_dataset).fit()
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    for tag in (
+        "charts/episode_return",
+        "rewards/allocation",
+        "rewards/orthogonality",
+        "rewards/creation",
+        "groups/per_episode",
+        "groups/creation_rate",
+        "policy/entropy",
+        "losses/seq",
+        "losses/rl",
+        "val/NDCG@10",
+        "allocation/ari",
+    ):
+        assert tag in scalars, tag
+    assert "groups_per_episode" in events.Tags()["histograms"]
+
+
+def test_adjusted_rand_index_by_hand():
+    assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 7, 7]) == pytest.approx(1.0)
+    assert adjusted_rand_index([0, 0, 0, 0], [1, 1, 1, 1]) == pytest.approx(1.0)
+    # contingency [[2,1],[0,1]]: index 1, row pairs 3, column pairs 2, C(4,2) = 6:
+    # expected 3 * 2 / 6 = 1 = index -> 0
+    assert adjusted_rand_index([0, 0, 0, 1], [0, 0, 1, 1]) == pytest.approx(0.0)
+    # contingency [[2,0],[1,1],[0,2]]: index 2, row pairs 3, column pairs 6, C(6,2) = 15:
+    # expected 1.2, maximum 4.5 -> 0.8 / 3.3
+    assert adjusted_rand_index([0, 0, 1, 1, 2, 2], [0, 0, 0, 1, 1, 1]) == pytest.approx(0.8 / 3.3)
+    assert adjusted_rand_index([0, 0, 0, 0], [0, 0, 1, 1]) == pytest.approx(0.0)
+    assert adjusted_rand_index([3, 4, 5, 6], [0, 0, 1, 1]) == pytest.approx(0.0)
+
+
+def run_cli(*args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "train_agent.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        **kwargs,
+    )
+
+
+def test_interrupt_then_resume(tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "--epochs",
+        "4",
+        "--dim",
+        "16",
+        "--batch-size",
+        "128",
+        "--eval-users",
+        "100",
+        "--threads",
+        "1",
+        "--progress",
+        "false",
+        "--patience",
+        "0",
+        "--run-dir",
+        str(run),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "train_agent.py", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while not (run / "last.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "--resume" in err
+    done_epochs = read_checkpoint(run / "last.pt")["progress"]["epoch"]
+    assert 1 <= done_epochs < 4
+    assert not (run / "metrics.json").exists()
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    resumed = run_cli("--resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 4
+    history = read_checkpoint(run / "last.pt")["progress"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_eval_rec_and_env_load_the_checkpoint(tmp_path, small_dataset):
+    import gymnasium as gym
+
+    import adasplit_env
+
+    Trainer(small_config(tmp_path, epochs=1), dataset=small_dataset).fit()
+    # the small dataset is not a named one: evaluate through the library face
+    from adasplit_env.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(tmp_path / "run" / "best.pt", dataset=small_dataset)
+    env = gym.make(adasplit_env.ENV_ID, dataset=small_dataset, model=loaded.model)
+    obs, info = env.reset(seed=0)
+    assert obs["item"].shape == (16,)
+
+
+def test_cli_checkpoint_round_trip(tmp_path):
+    run = tmp_path / "run"
+    trained = run_cli(
+        "--epochs",
+        "1",
+        "--dim",
+        "8",
+        "--eval-users",
+        "100",
+        "--threads",
+        "1",
+        "--progress",
+        "false",
+        "--run-dir",
+        str(run),
+    )
+    assert trained.returncode == 0, trained.stderr
+    out = tmp_path / "eval.json"
+    evaluated = subprocess.run(
+        [
+            sys.executable,
+            "eval_rec.py",
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--split",
+            "val",
+            "--json",
+            str(out),
+            "--case-study",
+            "2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(out.read_text())["val"] == pytest.approx(
+        json.loads((run / "metrics.json").read_text())["val"]
+    )
+    assert evaluated.stdout.count("test target") + evaluated.stdout.count("val target") == 2
+    import gymnasium as gym
+
+    import adasplit_env
+
+    env = gym.make(adasplit_env.ENV_ID, checkpoint=str(run / "best.pt"))
+    assert env.reset(seed=1)[0]["item"].shape == (8,)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "sarsa-9000"], "unknown algo 'sarsa-9000'"),
+        (["--algo", "nosuchmodule:Agent"], "cannot import 'nosuchmodule'"),
+        (["--epochs", "0"], "epochs must be >= 1"),
+        (["--encoder", "rnn"], "invalid choice"),
+        (["--resume", "/nonexistent/run"], "not a run directory"),
+        (["--config", "/nonexistent.yaml"], "no such config file"),
+        (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    ],
+)
+def test_bad_input_exits_2(args, message):
+    result = run_cli(*args, "--progress", "false")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_file_and_flag_override(tmp_path):
+    from train_agent import parse_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 7\nlambda-o: 0.01\nbatch_size: 32\n")
+    config, _ = parse_config(["--config", str(path), "--batch-size", "64"])
+    assert (config.epochs, config.lambda_o, config.batch_size) == (7, 0.01, 64)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"epochz": 3}')
+    from adasplit_env.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown option"):
+        parse_config(["--config", str(bad)])
+
+
+def test_incompatible_checkpoint_and_wrong_dataset(tmp_path):
+    from adasplit_env.checkpoint import load_checkpoint, save_checkpoint
+    from adasplit_env.errors import CheckpointError
+
+    path = tmp_path / "old.pt"
+    torch.save({"format": "adasplit-gym-checkpoint", "version": 999}, path)
+    with pytest.raises(CheckpointError, match="version 999 is not supported"):
+        read_checkpoint(path)
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        read_checkpoint(tmp_path / "text.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an adasplit-gym checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+    trainer = Trainer(
+        small_config(tmp_path, epochs=1), dataset=load_dataset("synthetic", synthetic=SMALL)
+    )
+    save_checkpoint(tmp_path / "small.pt", trainer._payload())
+    with pytest.raises(CheckpointError, match="pass the same dataset"):
+        load_checkpoint(tmp_path / "small.pt", dataset=load_dataset("synthetic"))
+
+
+def test_agent_registry():
+    from agents.reinforce import ReinforceAgent
+
+    assert resolve_agent("reinforce") is ReinforceAgent
+    assert resolve_agent("agents.reinforce:ReinforceAgent") is ReinforceAgent
