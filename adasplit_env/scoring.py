@@ -17,8 +17,9 @@ from adasplit_env.data.split import Samples
 from adasplit_env.model.policy import masked_softmax
 from adasplit_env.process import AllocationProcess
 
-# Elements of the (users, items, groups, hidden) tensor computed at once.
-_CHUNK_ELEMENTS = 1 << 24
+# Elements of the (users, items, hidden) block computed at once: small enough
+# to stay in cache (1 << 20 measured 3x faster than 1 << 24 on Beauty).
+_CHUNK_ELEMENTS = 1 << 20
 
 
 def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tensor:
@@ -45,26 +46,36 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
         item_part_all = item_table @ item_map.T + policy.hidden.bias  # (I + 1, H)
         create_scores = state.user_embs @ item_table.T  # (B, I + 1)
         batch, hidden = group_reprs.shape[0], group_part.shape[-1]
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, batch * used * hidden))
+        # Users that have group slot g; slot 0 always exists. Padded slots cost nothing.
+        slot_rows = [torch.nonzero(group_mask[:, g]).flatten() for g in range(used)]
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, batch * hidden))
         scores = torch.empty_like(create_scores)
         for start in range(0, item_table.shape[0], chunk):
             stop = start + chunk
             candidates = item_table[start:stop]  # (C, d)
             affinity = torch.einsum("bgd,cd->bcg", group_reprs, candidates)  # p_i . e_c
             weights = masked_softmax(affinity, group_mask[:, None, :])  # Eq. 12's z
-            item_part = (
-                torch.einsum("bcg,bgh->bch", weights, group_summary_part)
-                + item_part_all[start:stop]
-            )
-            group_scores = (
-                torch.relu(item_part[:, :, None, :] + group_part[:, None]) @ output_weight
-            )
-            group_scores = (group_scores + output_bias).masked_fill(
-                ~group_mask[:, None, :], -torch.inf
-            )
-            best_score, best_group = group_scores.max(dim=-1)  # first max wins ties
+            item_part = torch.einsum("bcg,bgh->bch", weights, group_summary_part)
+            item_part += item_part_all[start:stop]
+            best_score = torch.full(affinity.shape[:2], -torch.inf, dtype=affinity.dtype, device=affinity.device)
+            best_group = torch.zeros(affinity.shape[:2], dtype=torch.int64, device=affinity.device)
+            for group, rows in enumerate(slot_rows):
+                if rows.numel() == 0:
+                    continue
+                every = rows.numel() == batch
+                hidden_units = item_part if every else item_part[rows]
+                hidden_units = torch.relu(hidden_units + group_part[rows, group][:, None, :])
+                slot_score = hidden_units @ output_weight  # (n, C)
+                current = best_score if every else best_score[rows]
+                better = slot_score > current  # strict: the first max wins ties
+                if every:
+                    best_score = torch.where(better, slot_score, best_score)
+                    best_group = torch.where(better, group, best_group)
+                else:
+                    best_score[rows] = torch.where(better, slot_score, current)
+                    best_group[rows] = torch.where(better, group, best_group[rows])
             # argmax of [r_1 .. r_h, eps]: create only when eps is strictly larger.
-            creates = can_create[:, None] & (policy.eps > torch.sigmoid(best_score))
+            creates = can_create[:, None] & (policy.eps > torch.sigmoid(best_score + output_bias))
             join_scores = affinity.gather(2, best_group[..., None])[..., 0]
             scores[:, start:stop] = torch.where(creates, create_scores[:, start:stop], join_scores)
         scores[:, PAD] = -torch.inf
