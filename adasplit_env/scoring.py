@@ -57,7 +57,9 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
             weights = masked_softmax(affinity, group_mask[:, None, :])  # Eq. 12's z
             item_part = torch.einsum("bcg,bgh->bch", weights, group_summary_part)
             item_part += item_part_all[start:stop]
-            best_score = torch.full(affinity.shape[:2], -torch.inf, dtype=affinity.dtype, device=affinity.device)
+            best_score = torch.full(
+                affinity.shape[:2], -torch.inf, dtype=affinity.dtype, device=affinity.device
+            )
             best_group = torch.zeros(affinity.shape[:2], dtype=torch.int64, device=affinity.device)
             for group, rows in enumerate(slot_rows):
                 if rows.numel() == 0:

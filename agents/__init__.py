@@ -9,6 +9,8 @@ from agents.base import Agent, Rollout, run_episodes
 
 AGENTS = {
     "reinforce": "agents.reinforce:ReinforceAgent",
+    "a2c": "agents.a2c:ActorCriticAgent",
+    "ppo": "agents.ppo:PPOAgent",
 }
 
 

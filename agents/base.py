@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from adasplit_env.data.split import Samples
@@ -37,7 +38,7 @@ class Rollout:
     active: torch.Tensor
     target_group_repr: torch.Tensor
     final_state: AllocationState
-    states: list[AllocationState]
+    values: torch.Tensor | None = None  # (B, T) from value_fn, when given
 
     def summary(self) -> dict[str, float | torch.Tensor]:
         """Per-episode means for the logs (same tags for every algorithm)."""
@@ -67,37 +68,32 @@ def run_episodes(
     policy_logits,
     greedy: bool = False,
     generator: torch.Generator | None = None,
-    keep_states: bool = False,
+    value_fn=None,
+    forced_actions: torch.Tensor | None = None,
 ) -> Rollout:
     """Roll B episodes out with ``policy_logits(state) -> (B, G)`` (gradients kept).
 
-    Actions are sampled in training and argmax with ``greedy`` (Eq. 22).
+    Actions are sampled in training and argmax with ``greedy`` (Eq. 22);
+    ``forced_actions`` (B, L+1) replays recorded ones instead, by step
+    position (as in :attr:`AllocationState.assignments`). ``value_fn(state) -> (B,)`` is recorded per step.
     """
     state = process.reset(samples)
-    columns: dict[str, list[torch.Tensor]] = {
-        key: []
-        for key in (
-            "actions",
-            "log_probs",
-            "entropies",
-            "rewards",
-            "created",
-            "active",
-            *REWARD_TERMS,
-        )
-    }
-    states = []
+    names = ("actions", "log_probs", "entropies", "rewards", "created", "active", *REWARD_TERMS)
+    columns: dict[str, list[torch.Tensor]] = {key: [] for key in names}
+    values = []
     target_repr = torch.zeros_like(state.user_embs)
     while not bool(state.done.all()):
-        if keep_states:
-            states.append(state)
+        if value_fn is not None:
+            values.append(value_fn(state))
         logits = masked_logits(policy_logits(state), state)
         distribution = torch.distributions.Categorical(logits=logits)
-        if greedy:
+        if forced_actions is not None:
+            position = state.cursor.clamp(max=state.target_position)[:, None]
+            actions = forced_actions.to(logits.device).gather(1, position)[:, 0]
+        elif greedy:
             actions = logits.argmax(dim=1)
         else:
-            probs = distribution.probs
-            actions = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            actions = torch.multinomial(distribution.probs, 1, generator=generator)[:, 0]
         log_probs = distribution.log_prob(actions)
         entropy = distribution.entropy()
         state, out = process.step(state, actions)
@@ -123,7 +119,7 @@ def run_episodes(
         active=stacked["active"],
         target_group_repr=target_repr,
         final_state=state,
-        states=states,
+        values=torch.stack(values, dim=1) if values else None,
     )
 
 
@@ -149,4 +145,24 @@ class Agent(nn.Module):
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         """Return ``(loss, stats)``: a scalar to minimise and a dict of floats for the logs."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement loss()")
+
+    def setup(self, trainer) -> None:
+        """Called once the trainer has its dataset, samples and run dir (before its optimiser)."""
+
+    def run_epoch(self, trainer, epoch: int, writer) -> None:
+        """One epoch: by default one update of ``loss`` per shuffled mini-batch."""
+        bar = trainer.progress_bar(trainer.epoch_batches(epoch), epoch)
+        for batch in bar:
+            loss, stats = self.loss(batch, generator=trainer.sampling)
+            trainer.optimize(loss, stats, writer)
+            bar.set_postfix(trainer.bar_postfix())
+
+    def trainable_parameters(self):
+        """What the trainer's Adam optimises (default: everything, recommender included)."""
+        return self.parameters()
+
+    def sequence_loss(self, rollout: Rollout, batch: Samples) -> torch.Tensor:
+        """Eq. 20: cross-entropy of ``p_a . E`` over all items for the target's group."""
+        logits = self.model.item_logits(rollout.target_group_repr)
+        return F.cross_entropy(logits, batch.targets.to(logits.device))

@@ -65,6 +65,14 @@ class TrainConfig:
     penalty: float = _opt(
         1.1, "b1 (exponential), a1 (linear) or the constant (keep) of the penalty"
     )
+    # other learners (ignored by reinforce)
+    gae_lambda: float = _opt(0.95, "a2c: GAE lambda (1.0: return minus value)")
+    value_coef: float = _opt(0.5, "a2c, ppo: weight of the value loss")
+    entropy_coef: float = _opt(0.0, "a2c, ppo: weight of the entropy bonus")
+    ppo_n_steps: int = _opt(64, "ppo: environment steps per sub-env between updates")
+    ppo_num_envs: int = _opt(64, "ppo: episodes stepped together (SB3 VecEnv size)")
+    ppo_epochs: int = _opt(4, "ppo: optimisation epochs per rollout")
+    ppo_clip: float = _opt(0.2, "ppo: clip range")
     # evaluation
     eval_every: int = _opt(1, "validate every N epochs")
     eval_users: int = _opt(
@@ -92,6 +100,8 @@ class TrainConfig:
             raise ConfigError(f"lambda_d must lie in [0, 1], got {self.lambda_d}")
         if self.eval_every < 1:
             raise ConfigError(f"eval_every must be >= 1, got {self.eval_every}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ConfigError(f"gae_lambda must lie in [0, 1], got {self.gae_lambda}")
         if self.patience < 0 or self.eval_users < 0:
             raise ConfigError("patience and eval_users must be >= 0")
         self.reward_config()  # validates the reward options

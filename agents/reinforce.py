@@ -13,7 +13,6 @@ target with sampled actions. Then
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from adasplit_env.data.split import Samples
 from adasplit_env.process import discounted_returns
@@ -27,8 +26,7 @@ class ReinforceAgent(Agent):
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
         returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
         rl_loss = -(returns * rollout.log_probs).sum(dim=1).mean()
-        logits = self.model.item_logits(rollout.target_group_repr)
-        seq_loss = F.cross_entropy(logits, batch.targets.to(logits.device))
+        seq_loss = self.sequence_loss(rollout, batch)
         loss = seq_loss + self.config.beta * rl_loss
         stats = rollout.summary()
         stats.update(

@@ -115,9 +115,6 @@ class Trainer:
         self.rewards = config.reward_config()
         self.process = AllocationProcess(self.model, self.rewards)
         self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.agent.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
         self.train_samples = self.dataset.split.train_samples(config.max_len)
         evaluated = len(self.dataset.split.evaluated_users())
         if config.eval_users and config.eval_users < evaluated:
@@ -126,7 +123,12 @@ class Trainer:
         else:
             self.eval_subset = None
         self.progress = Progress()
+        self.running: dict[str, float] = {}
         self.sampling = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.agent.setup(self)
+        self.optimizer = torch.optim.Adam(
+            self.agent.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
 
     # checkpoints -------------------------------------------------------
     def _payload(self, **extra):
@@ -198,50 +200,61 @@ class Trainer:
             else:
                 writer.add_scalar(tag, value, step)
 
+    def epoch_batches(self, epoch: int) -> list:
+        """The epoch's mini-batches, shuffled by a seed of (seed, epoch) so resumes replay it."""
+        shuffle = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        return list(
+            self.train_samples.batches(self.config.batch_size, shuffle=True, generator=shuffle)
+        )
+
+    def progress_bar(self, iterable, epoch: int, total: int | None = None):
+        return tqdm(
+            iterable,
+            total=total,
+            desc=f"epoch {epoch}/{self.config.epochs}",
+            disable=not self.config.progress,
+            leave=False,
+        )
+
+    def optimize(self, loss: torch.Tensor, stats: dict, writer: SummaryWriter) -> None:
+        """One step of the recommender's optimiser on ``loss``, then log ``stats``."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {loss.item()} at update {self.progress.global_step}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.log(stats, writer)
+
+    def log(self, stats: dict, writer: SummaryWriter) -> None:
+        """Log one update's stats and keep running means for the progress bar."""
+        self.progress.global_step += 1
+        self._log_update(writer, stats)
+        for key in ("losses/total", "losses/seq", "charts/episode_return", "groups/per_episode"):
+            if key in stats:
+                self.running[key] = 0.9 * self.running.get(key, stats[key]) + 0.1 * stats[key]
+
+    def bar_postfix(self) -> dict:
+        return {
+            "loss": f"{self.running.get('losses/total', 0):.3f}",
+            "ret": f"{self.running.get('charts/episode_return', 0):.2f}",
+            "groups": f"{self.running.get('groups/per_episode', 0):.2f}",
+        }
+
     def train_epoch(self, writer: SummaryWriter) -> tuple[float, int, dict]:
-        config = self.config
         epoch = self.progress.epoch + 1
         self.model.train()
-        shuffle = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        batches = list(
-            self.train_samples.batches(config.batch_size, shuffle=True, generator=shuffle)
-        )
-        running: dict[str, float] = {}
+        self.running = {}
         start = time.perf_counter()
-        bar = tqdm(
-            batches, desc=f"epoch {epoch}/{config.epochs}", disable=not config.progress, leave=False
-        )
-        for batch in bar:
-            loss, stats = self.agent.loss(batch, generator=self.sampling)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at update {self.progress.global_step}"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.progress.global_step += 1
-            self._log_update(writer, stats)
-            for key in (
-                "losses/total",
-                "losses/seq",
-                "charts/episode_return",
-                "groups/per_episode",
-            ):
-                if key in stats:
-                    running[key] = 0.9 * running.get(key, stats[key]) + 0.1 * stats[key]
-            bar.set_postfix(
-                loss=f"{running.get('losses/total', 0):.3f}",
-                ret=f"{running.get('charts/episode_return', 0):.2f}",
-                groups=f"{running.get('groups/per_episode', 0):.2f}",
-            )
+        self.agent.run_epoch(self, epoch, writer)
         seconds = time.perf_counter() - start
         writer.add_scalar(
             "charts/samples_per_second",
             len(self.train_samples) / seconds,
             self.progress.global_step,
         )
-        return seconds, len(self.train_samples), running
+        return seconds, len(self.train_samples), dict(self.running)
 
     def fit(self, resume: bool = False) -> dict:
         config = self.config

@@ -94,6 +94,7 @@ class AllocationSB3VecEnv(VecEnv):
         finished = np.flatnonzero(dones)
         if finished.size:
             last = self.episodes.observation()
+            assignments = self.episodes.state.assignments.cpu().numpy()
             for i in finished:
                 infos[i]["terminal_observation"] = {k: v[i] for k, v in last.items()}
                 ret, alloc, ort, create, created = self._running[i]
@@ -105,9 +106,11 @@ class AllocationSB3VecEnv(VecEnv):
                         "creation_reward": create,
                         "num_groups": float(result["num_groups"][i]),
                         "created": created,
+                        "sample_index": int(self.episodes.sample_indices[i]),
+                        "assignments": assignments[i].copy(),
                     }
                 )
-                infos[i]["episode"] = {"r": ret, "l": 0}
+                infos[i]["episode"] = {"r": ret, "l": int((assignments[i] >= 0).sum())}
             self._running[finished] = 0.0
             self.episodes.start(finished, self._draw(finished))
         return self.episodes.observation(), result["reward"].astype(np.float32), dones.copy(), infos
