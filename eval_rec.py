@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from adasplit_env.data import NAMED_DATASETS, SYNTHETIC, load_dataset
-from adasplit_env.errors import cli_errors
+from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.evaluation import evaluate_scorer, popularity_scorer, random_scorer
 from adasplit_env.io import atomic_write_json
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
@@ -105,15 +105,24 @@ def main(argv: list[str] | None = None) -> int:
             dataset = load_dataset(args.dataset, args.data_dir, k_core=args.k_core)
         loaded = load_checkpoint(args.checkpoint, args.data_dir, dataset, device=args.device)
         dataset, model = loaded.dataset, loaded.model.eval()
-        process = AllocationProcess(model, loaded.rewards)
         max_len = model.config.max_len
-        name = f"AdaSplit ({args.checkpoint})"
+        model_type = loaded.payload.get("model_type", "adasplit")
+        name = f"{model_type} ({args.checkpoint})"
+        if model_type == "adasplit":
+            process = AllocationProcess(model, loaded.rewards)
 
-        def scorer(batch):
-            return score_all_items(process, batch)
+            def scorer(batch):
+                return score_all_items(process, batch)
 
-        if args.case_study > 0:
-            print(case_study(process, dataset, args.split, args.case_study, args.seed))
+            if args.case_study > 0:
+                print(case_study(process, dataset, args.split, args.case_study, args.seed))
+        else:
+            if args.case_study > 0:
+                raise ConfigError(f"--case-study needs an AdaSplit checkpoint, not {model_type}")
+
+            def scorer(batch):
+                return model.full_sort_scores(batch.histories.to(args.device))
+
     else:
         dataset = load_dataset(args.dataset or SYNTHETIC, args.data_dir, k_core=args.k_core)
         name = args.baseline

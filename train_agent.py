@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["choices"] = spec.metadata["choices"]
         if isinstance(default, bool):
             kwargs.update(type=_bool, metavar="BOOL")
-        elif spec.name == "max_groups":
+        elif spec.name in ("max_groups", "num_layers", "num_heads"):
             kwargs["type"] = _optional_int
         elif spec.name in ("data_dir", "run_dir"):
             kwargs["type"] = str

@@ -89,9 +89,16 @@ class LoadedCheckpoint:
 
 def model_from_payload(
     payload: dict[str, Any], device: str | torch.device = "cpu"
-) -> AdaSplitModel:
+) -> torch.nn.Module:
+    """The recommender: an :class:`AdaSplitModel`, or a baseline (``model_type``)."""
+    model_type = payload.get("model_type", "adasplit")
     try:
-        model = AdaSplitModel(ModelConfig.from_dict(dict(payload["model_config"])))
+        if model_type == "adasplit":
+            model = AdaSplitModel(ModelConfig.from_dict(dict(payload["model_config"])))
+        else:
+            from adasplit_env.baselines import BaselineConfig, build_baseline
+
+            model = build_baseline(BaselineConfig.from_dict(dict(payload["model_config"])))
         model.load_state_dict(payload["model_state"])
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(

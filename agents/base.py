@@ -17,6 +17,7 @@ from torch import nn
 
 from adasplit_env.data.split import Samples
 from adasplit_env.process import AllocationProcess, AllocationState
+from adasplit_env.scoring import score_all_items
 
 REWARD_TERMS = ("allocation", "orthogonality", "creation")
 
@@ -134,11 +135,18 @@ class Agent(nn.Module):
 
     name = "agent"
 
-    def __init__(self, process: AllocationProcess, config) -> None:
+    def __init__(
+        self, process: AllocationProcess | None, config, model: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.process = process
-        self.model = process.model  # registered: its parameters are the agent's too
+        # registered: the recommender's parameters are the agent's too
+        self.model = model if model is not None else process.model
         self.config = config
+
+    def score(self, batch: Samples) -> torch.Tensor:
+        """Full-ranking scores (B, num_items + 1) for evaluation (section 3.3)."""
+        return score_all_items(self.process, batch)
 
     def policy_logits(self, state: AllocationState) -> torch.Tensor:
         return self.process.policy_logits(state)

@@ -21,7 +21,14 @@ def _opt(default, help: str, **extra):
 
 @dataclass
 class TrainConfig:
-    algo: str = _opt("reinforce", "learner: a registered name or package.module:Class")
+    algo: str = _opt(
+        "reinforce", "learner: a registered name or package.module:Class (AdaSplit only)"
+    )
+    model: str = _opt(
+        "adasplit",
+        "recommender: adasplit (the paper), or the baselines sasrec, gru4rec (cross-entropy, no RL)",
+        choices=("adasplit", "sasrec", "gru4rec"),
+    )
     dataset: str = _opt("synthetic", "synthetic, lastfm, garden, baby, beauty, or a file path")
     data_dir: str | None = _opt(
         None, "folder of <name>/interactions.tsv.gz (default $ADASPLIT_DATA, else ./data)"
@@ -42,8 +49,8 @@ class TrainConfig:
     encoder: str = _opt(
         "bidirectional", "history encoder (Adasplit-Single: causal, -Zero: none)", choices=ENCODERS
     )
-    num_layers: int = _opt(1, "transformer blocks in the encoder")
-    num_heads: int = _opt(1, "attention heads per block")
+    num_layers: int | None = _opt(None, "transformer blocks (default: AdaSplit 1, SASRec 2)")
+    num_heads: int | None = _opt(None, "attention heads per block (default: AdaSplit 1, SASRec 2)")
     dropout: float = _opt(0.2, "dropout in the encoder during training")
     group_updater: str = _opt(
         "attn_gru",
@@ -109,7 +116,7 @@ class TrainConfig:
     def model_options(self) -> dict[str, Any]:
         """The :class:`ModelConfig` fields this config sets."""
         names = {f.name for f in fields(ModelConfig)} - {"num_users", "num_items"}
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     def reward_config(self) -> RewardConfig:
         return RewardConfig(

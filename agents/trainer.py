@@ -23,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from adasplit_env.allocation_quality import allocation_ari
+from adasplit_env.baselines import BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, ConfigError
@@ -32,9 +33,9 @@ from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.process import AllocationProcess
-from adasplit_env.scoring import score_all_items
 from agents import resolve_agent
 from agents.config import TrainConfig
+from agents.supervised import SupervisedAgent
 
 SELECTION_METRIC = "NDCG@10"
 
@@ -106,15 +107,30 @@ class Trainer:
         )
         self.run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
         torch.manual_seed(config.seed)
-        model_config = ModelConfig(
-            num_users=self.dataset.num_users,
-            num_items=self.dataset.num_items,
-            **config.model_options(),
-        )
-        self.model = AdaSplitModel(model_config).to(self.device)
         self.rewards = config.reward_config()
-        self.process = AllocationProcess(self.model, self.rewards)
-        self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
+        if config.model == "adasplit":
+            model_config = ModelConfig(
+                num_users=self.dataset.num_users,
+                num_items=self.dataset.num_items,
+                **config.model_options(),
+            )
+            self.model = AdaSplitModel(model_config).to(self.device)
+            self.process = AllocationProcess(self.model, self.rewards)
+            self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
+        else:
+            baseline = BaselineConfig(
+                kind=config.model,
+                num_users=self.dataset.num_users,
+                num_items=self.dataset.num_items,
+                dim=config.dim,
+                max_len=config.max_len,
+                num_layers=config.num_layers or 2,
+                num_heads=config.num_heads or 2,
+                dropout=config.dropout,
+            )
+            self.model = build_baseline(baseline).to(self.device)
+            self.process = None
+            self.agent = SupervisedAgent(self.model, config).to(self.device)
         self.train_samples = self.dataset.split.train_samples(config.max_len)
         evaluated = len(self.dataset.split.evaluated_users())
         if config.eval_users and config.eval_users < evaluated:
@@ -139,6 +155,7 @@ class Trainer:
             self.config.dataset,
             self.config.to_dict(),
             algo=self.config.algo,
+            model_type=self.config.model,
             agent_state=self.agent.state_dict(),
             **extra,
         )
@@ -179,7 +196,7 @@ class Trainer:
         self.model.eval()
         try:
             return evaluate_scorer(
-                lambda batch: score_all_items(self.process, batch),
+                self.agent.score,
                 self.dataset,
                 split=split,
                 max_len=self.config.max_len,
@@ -298,7 +315,7 @@ class Trainer:
         for key in METRIC_KEYS:
             writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
         record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
-        if self.dataset.item_groups is not None:
+        if self.dataset.item_groups is not None and self.process is not None:
             record["allocation/ari"] = allocation_ari(self.process, self.dataset, "val")
             writer.add_scalar("allocation/ari", record["allocation/ari"], self.progress.global_step)
         if metrics[SELECTION_METRIC] > self.progress.best_metric:
@@ -332,7 +349,7 @@ class Trainer:
             device=str(self.device),
             torch_threads=torch.get_num_threads(),
         )
-        if self.dataset.item_groups is not None:
+        if self.dataset.item_groups is not None and self.process is not None:
             results["allocation_ari"] = allocation_ari(self.process, self.dataset, "test")
             results["allocation_ari_random"] = allocation_ari(
                 self.process, self.dataset, "test", policy="random", seed=self.config.seed

@@ -91,3 +91,44 @@ def test_plugin_example_runs_from_the_command_line(tmp_path):
     assert np.isfinite(metrics["test"]["NDCG@10"])
     config = json.loads((run / "config.json").read_text())
     assert config["algo"] == "examples.baseline_reinforce:BaselineReinforceAgent"
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec"])
+def test_baselines_learn_in_the_same_harness(tmp_path, model):
+    from adasplit_env.evaluation import evaluate_scorer, popularity_scorer
+
+    dataset = load_dataset("synthetic")
+    config = TrainConfig(
+        model=model,
+        epochs=3,
+        patience=0,
+        batch_size=128,
+        dim=16,
+        lr=3e-3,
+        eval_users=200,
+        progress=False,
+        threads=1,
+        run_dir=str(tmp_path / model),
+    )
+    results = Trainer(config, dataset=dataset).fit()
+    pop = evaluate_scorer(popularity_scorer(dataset), dataset, "test")
+    assert results["test"]["NDCG@10"] > 3 * pop["NDCG@10"]
+    assert "allocation_ari" not in results
+    from adasplit_env.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(tmp_path / model / "best.pt", dataset=dataset)
+    assert type(loaded.model).__name__.lower() == model
+
+
+def test_baselines_ignore_padding():
+    from adasplit_env.baselines import BaselineConfig, build_baseline
+
+    for kind in ("sasrec", "gru4rec"):
+        torch.manual_seed(0)
+        model = build_baseline(BaselineConfig(kind, 3, 12, dim=8, max_len=5)).eval()
+        with torch.no_grad():
+            model.item_embeddings.weight[0].normal_()  # even a non-zero pad row must not leak
+            a = model.sequence_repr(torch.tensor([[0, 0, 3, 4, 5]]))
+            b = model.sequence_repr(torch.tensor([[0, 0, 3, 4, 5]]))
+            c = model.sequence_repr(torch.tensor([[0, 1, 3, 4, 5]]))
+        assert torch.allclose(a, b) and not torch.allclose(a, c)

@@ -76,6 +76,11 @@ def build_env_parts(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_seed)
             model = AdaSplitModel(config)
+    elif not isinstance(model, AdaSplitModel):
+        raise ConfigError(
+            f"the allocation env needs an AdaSplit model, not {type(model).__name__} "
+            "(baseline checkpoints have no allocation policy)"
+        )
     elif model_options:
         raise ConfigError(
             f"model options {sorted(model_options)} cannot be combined with a given model"
