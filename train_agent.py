@@ -92,12 +92,45 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
     return config, args.resume
 
 
+def init_distributed(config) -> bool:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if config.threads == 0 and not use_cuda:
+        # share the cores instead of oversubscribing them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.get_world_size()))
+    return True
+
+
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     config, resume = parse_config(argv)
+    distributed = init_distributed(config)
+    try:
+        return _train(config, resume)
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(config, resume) -> int:
     from agents.trainer import Trainer  # heavy imports after argument errors
 
     trainer = Trainer(config, run_dir=resume)
+    if not trainer.is_main:
+        trainer.fit(resume=resume is not None)
+        return 0
     print(f"run dir: {trainer.run_dir}")
     print(
         f"{trainer.dataset.name}: {trainer.dataset.num_users:,} users, {trainer.dataset.num_items:,} items, "

@@ -155,6 +155,10 @@ class Agent(nn.Module):
         """Return ``(loss, stats)``: a scalar to minimise and a dict of floats for the logs."""
         raise NotImplementedError(f"{type(self).__name__} must implement loss()")
 
+    def forward(self, batch: Samples, generator: torch.Generator | None = None):
+        """The loss, as a forward pass (what DistributedDataParallel wraps)."""
+        return self.loss(batch, generator)
+
     def setup(self, trainer) -> None:
         """Called once the trainer has its dataset, samples and run dir (before its optimiser)."""
 
@@ -162,7 +166,8 @@ class Agent(nn.Module):
         """One epoch: by default one update of ``loss`` per shuffled mini-batch."""
         bar = trainer.progress_bar(trainer.epoch_batches(epoch), epoch)
         for batch in bar:
-            loss, stats = self.loss(batch, generator=trainer.sampling)
+            # loss_module is this agent, or its DistributedDataParallel wrapper
+            loss, stats = trainer.loss_module(trainer.shard(batch), generator=trainer.sampling)
             trainer.optimize(loss, stats, writer)
             bar.set_postfix(trainer.bar_postfix())
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
@@ -34,6 +35,7 @@ from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.process import AllocationProcess
 from agents import resolve_agent
+from agents.base import Agent
 from agents.config import TrainConfig
 from agents.supervised import SupervisedAgent
 
@@ -42,10 +44,27 @@ SELECTION_METRIC = "NDCG@10"
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
+        # one GPU per process under torchrun
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device(name)
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless torch.distributed is initialised (torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _NullWriter:
+    """What non-zero ranks log to: nothing (rank 0 writes the run dir)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -99,6 +118,8 @@ class Trainer:
     ):
         config.validate()
         self.config = config
+        self.rank, self.world_size = distributed_context()
+        self.is_main = self.rank == 0
         if config.threads > 0:
             torch.set_num_threads(config.threads)
         self.device = pick_device(config.device)
@@ -140,8 +161,19 @@ class Trainer:
             self.eval_subset = None
         self.progress = Progress()
         self.running: dict[str, float] = {}
-        self.sampling = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.sampling = torch.Generator(device=self.device).manual_seed(config.seed + self.rank)
         self.agent.setup(self)
+        self.loss_module = self.agent
+        if self.world_size > 1:
+            if type(self.agent).run_epoch is not Agent.run_epoch:
+                raise ConfigError(
+                    f"--algo {config.algo} runs its own epochs; data-parallel training "
+                    "supports the per-batch learners (reinforce, a2c, the baselines)"
+                )
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_module = DistributedDataParallel(self.agent, device_ids=device_ids)
         self.optimizer = torch.optim.Adam(
             self.agent.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -220,16 +252,25 @@ class Trainer:
     def epoch_batches(self, epoch: int) -> list:
         """The epoch's mini-batches, shuffled by a seed of (seed, epoch) so resumes replay it."""
         shuffle = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
-        return list(
+        batches = list(
             self.train_samples.batches(self.config.batch_size, shuffle=True, generator=shuffle)
         )
+        if self.world_size > 1 and len(batches[-1]) < self.world_size:
+            batches.pop()  # every rank needs at least one sample of each batch
+        return batches
+
+    def shard(self, batch):
+        """This process's share of a batch (all of it without torch.distributed)."""
+        if self.world_size == 1:
+            return batch
+        return batch.subset(torch.arange(self.rank, len(batch), self.world_size))
 
     def progress_bar(self, iterable, epoch: int, total: int | None = None):
         return tqdm(
             iterable,
             total=total,
             desc=f"epoch {epoch}/{self.config.epochs}",
-            disable=not self.config.progress,
+            disable=not (self.config.progress and self.is_main),
             leave=False,
         )
 
@@ -275,13 +316,19 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.world_size > 1:
+            dist.barrier()
         if resume:
             self.resume()
-        atomic_write_json(self.run_dir / "config.json", config.to_dict())
-        writer = SummaryWriter(
-            str(self.run_dir), purge_step=self.progress.global_step if resume else None
-        )
+        if self.is_main:
+            atomic_write_json(self.run_dir / "config.json", config.to_dict())
+            writer = SummaryWriter(
+                str(self.run_dir), purge_step=self.progress.global_step if resume else None
+            )
+        else:
+            writer = _NullWriter()
         try:
             with _TerminationAsInterrupt():
                 while self.progress.epoch < config.epochs:
@@ -298,12 +345,15 @@ class Trainer:
                     ):
                         record.update(self._validate(writer))
                     self.progress.history.append(record)
-                    self.save_last()
-                    if config.progress:
+                    if self.is_main:
+                        self.save_last()
+                    if config.progress and self.is_main:
                         shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
                         tqdm.write(f"epoch {self.progress.epoch}: {shown}")
         finally:
             writer.flush()
+        if not self.is_main:
+            return {}
         if not (self.run_dir / "best.pt").exists():
             raise CheckpointError("training ended before any validation; no best.pt to report")
         results = self.final_report(writer)
@@ -311,6 +361,15 @@ class Trainer:
         return results
 
     def _validate(self, writer: SummaryWriter) -> dict:
+        """Rank 0 validates and keeps best.pt; every rank learns the early-stopping count."""
+        record = self._validate_main(writer) if self.is_main else {}
+        if self.world_size > 1:
+            shared = [self.progress.evals_without_gain, self.progress.best_epoch]
+            dist.broadcast_object_list(shared, src=0)
+            self.progress.evals_without_gain, self.progress.best_epoch = shared
+        return record
+
+    def _validate_main(self, writer: SummaryWriter) -> dict:
         metrics = self.evaluate("val", self.eval_subset)
         for key in METRIC_KEYS:
             writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
@@ -348,6 +407,7 @@ class Trainer:
             best_epoch=self.progress.best_epoch,
             device=str(self.device),
             torch_threads=torch.get_num_threads(),
+            world_size=self.world_size,
         )
         if self.dataset.item_groups is not None and self.process is not None:
             results["allocation_ari"] = allocation_ari(self.process, self.dataset, "test")
