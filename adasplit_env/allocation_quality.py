@@ -75,6 +75,7 @@ def allocation_ari(
                     state = process.reset(batch)
                     while not bool(state.at_target.all()):
                         noise = torch.rand(state.action_mask.shape, generator=generator)
+                        noise = noise.to(process.device)
                         actions = noise.masked_fill(~state.action_mask, -1.0).argmax(1)
                         stepped, _ = process.step(state, actions.to(process.device))
                         state = stepped.where(state.at_target, state)

@@ -1,0 +1,156 @@
+"""Training and evaluation speed of AdaSplit (each learner) against our SASRec.
+
+    python benchmarks/train_throughput.py --data-dir ../shared/data            # Beauty, CPU
+    python benchmarks/train_throughput.py --data-dir ../shared/data --device cuda
+
+Each model trains ``--updates`` mini-batches of ``--batch-size`` samples (the
+same batches, one model after the other in this process, so the ratio holds
+on a noisy machine), then ranks ``--eval-users`` test users against every
+item. Printed per model: training samples/s, the implied seconds per epoch,
+evaluation users/s and the implied seconds for the whole test split; then
+the ratio AdaSplit / SASRec and the process's peak memory. Run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from adasplit_env.data import load_dataset
+from agents.config import TrainConfig
+from agents.trainer import Trainer
+
+
+def peak_memory_gib() -> float:
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 2**20
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(trainer: Trainer, batches: list) -> float:
+    """Seconds for the given batches of updates (after one warm-up update)."""
+    agent = trainer.agent
+    trainer.model.train()
+    writer = _Silent()
+    if hasattr(agent, "algorithm") and agent.algorithm is not None:  # SB3: environment steps
+        steps = int(sum(int((b.lengths + 1).sum()) for b in batches))
+        agent._writer, agent._bar = writer, _Silent()
+        start = time.perf_counter()
+        agent.algorithm.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
+        agent.learn_from_finished_episodes()
+        synchronise(trainer.device)
+        return time.perf_counter() - start
+    loss, stats = agent.loss(batches[0], generator=trainer.sampling)
+    trainer.optimize(loss, stats, writer)
+    synchronise(trainer.device)
+    start = time.perf_counter()
+    for batch in batches:
+        loss, stats = agent.loss(batch, generator=trainer.sampling)
+        trainer.optimize(loss, stats, writer)
+    synchronise(trainer.device)
+    return time.perf_counter() - start
+
+
+def time_evaluation(trainer: Trainer, users: int) -> float:
+    start = time.perf_counter()
+    trainer.evaluate("test", np.arange(users))
+    synchronise(trainer.device)
+    return time.perf_counter() - start
+
+
+class _Silent:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="beauty")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--algos", default="reinforce,a2c,ppo", help="AdaSplit learners to time")
+    parser.add_argument("--updates", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--eval-users", type=int, default=2048)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset, args.data_dir)
+    device = torch.device(args.device)
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
+    print(
+        f"{args.dataset}: {dataset.num_users:,} users, {dataset.num_items:,} items; device {name}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch_size}, d 64, max-len 10"
+    )
+    rows = {}
+    models = [("sasrec", "sasrec", "supervised")] + [
+        ("adasplit", "adasplit", a) for a in args.algos.split(",") if a
+    ]
+    for label, model, algo in models:
+        with tempfile.TemporaryDirectory() as run_dir:
+            config = TrainConfig(
+                model=model,
+                algo=algo if model == "adasplit" else "reinforce",
+                dataset=args.dataset,
+                data_dir=args.data_dir,
+                batch_size=args.batch_size,
+                device=args.device,
+                progress=False,
+                run_dir=run_dir,
+                num_layers=2 if model == "sasrec" else None,
+                num_heads=2 if model == "sasrec" else None,
+            )
+            trainer = Trainer(config, dataset=dataset)
+            batches = trainer.epoch_batches(1)[: args.updates]
+            samples = sum(len(b) for b in batches)
+            seconds = time_training(trainer, batches)
+            rate = samples / seconds
+            eval_seconds = time_evaluation(
+                trainer, min(args.eval_users, len(dataset.split.evaluated_users()))
+            )
+            users_rate = min(args.eval_users, len(dataset.split.evaluated_users())) / eval_seconds
+            key = label if model == "sasrec" else f"adasplit-{algo}"
+            rows[key] = (
+                rate,
+                len(trainer.train_samples) / rate,
+                users_rate,
+                len(dataset.split.evaluated_users()) / users_rate,
+            )
+            print(
+                f"{key:<18} train {rate:>8,.0f} samples/s ({rows[key][1]:>7.1f} s/epoch)   "
+                f"eval {users_rate:>8,.1f} users/s ({rows[key][3]:>6.1f} s for the test split)",
+                flush=True,
+            )
+    sas = rows["sasrec"]
+    for key, (rate, epoch_s, users_rate, eval_s) in rows.items():
+        if key == "sasrec":
+            continue
+        print(
+            f"summary {key}: {epoch_s:.1f} s/epoch vs SASRec {sas[1]:.1f} s/epoch "
+            f"(ratio {epoch_s / sas[1]:.2f}x); test-split evaluation {eval_s:.1f} s vs {sas[3]:.1f} s "
+            f"(ratio {eval_s / sas[3]:.2f}x)"
+        )
+    print(f"peak memory of this process: {peak_memory_gib():.2f} GiB")
+    if device.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
