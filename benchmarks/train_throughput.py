@@ -138,7 +138,7 @@ def main() -> int:
                 flush=True,
             )
     sas = rows["sasrec"]
-    for key, (rate, epoch_s, users_rate, eval_s) in rows.items():
+    for key, (_, epoch_s, _, eval_s) in rows.items():
         if key == "sasrec":
             continue
         print(
