@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.utils import seeding
 
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.data.split import Samples
@@ -138,6 +139,17 @@ class EpisodeBatch:
         self.batch_size = batch_size
         self.sample_indices = np.zeros(batch_size, dtype=np.int64)
         self.state: AllocationState | None = None
+        # One sample-drawing generator per episode row, as Gymnasium seeds sub-envs.
+        self.generators = [seeding.np_random(None)[0] for _ in range(batch_size)]
+
+    def seed_row(self, row: int, seed: int | None) -> None:
+        self.generators[row] = seeding.np_random(seed)[0]
+
+    def draw(self, rows: np.ndarray) -> np.ndarray:
+        """A random sample index for each of ``rows``, from that row's generator."""
+        return np.array(
+            [int(self.generators[r].integers(self.num_samples)) for r in rows], dtype=np.int64
+        )
 
     @property
     def num_samples(self) -> int:

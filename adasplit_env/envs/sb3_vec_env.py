@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 
 from adasplit_env.envs.core import EnvParts, EpisodeBatch, observation_space
@@ -30,9 +29,8 @@ class AllocationSB3VecEnv(VecEnv):
             observation_space(parts.process),
             spaces.Discrete(parts.process.max_groups),
         )
-        self._generators = [
-            seeding.np_random(None if seed is None else seed + i)[0] for i in range(num_envs)
-        ]
+        for row in range(num_envs):
+            self.episodes.seed_row(row, None if seed is None else seed + row)
         self._actions: np.ndarray | None = None
         # Completed episodes' reward terms, for loggers (cleared by whoever reads them).
         self.finished_episodes: list[dict[str, float]] = []
@@ -46,20 +44,14 @@ class AllocationSB3VecEnv(VecEnv):
     def process(self):
         return self.parts.process
 
-    def _draw(self, rows: np.ndarray) -> np.ndarray:
-        return np.array(
-            [int(self._generators[r].integers(self.episodes.num_samples)) for r in rows],
-            dtype=np.int64,
-        )
-
     def reset(self):
         for row, seed in enumerate(self._seeds):
             if seed is not None:
-                self._generators[row] = seeding.np_random(seed)[0]
+                self.episodes.seed_row(row, seed)
         self._reset_seeds()
         self._reset_options()
         rows = np.arange(self.num_envs)
-        self.episodes.start(rows, self._draw(rows))
+        self.episodes.start(rows, self.episodes.draw(rows))
         self._running[:] = 0.0
         return self.episodes.observation()
 
@@ -112,7 +104,7 @@ class AllocationSB3VecEnv(VecEnv):
                 )
                 infos[i]["episode"] = {"r": ret, "l": int((assignments[i] >= 0).sum())}
             self._running[finished] = 0.0
-            self.episodes.start(finished, self._draw(finished))
+            self.episodes.start(finished, self.episodes.draw(finished))
         return self.episodes.observation(), result["reward"].astype(np.float32), dones.copy(), infos
 
     def action_masks(self) -> np.ndarray:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -64,32 +63,26 @@ class AllocationVectorEnv(VectorEnv):
         self.single_action_space = spaces.Discrete(self.parts.process.max_groups)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._generators = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self._needs_reset = np.zeros(num_envs, dtype=bool)
 
     @property
     def process(self):
         return self.parts.process
 
-    def _draw(self, rows: np.ndarray) -> np.ndarray:
-        return np.array(
-            [int(self._generators[r].integers(self.episodes.num_samples)) for r in rows],
-            dtype=np.int64,
-        )
-
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if seed is not None:
             seeds = seed if isinstance(seed, list) else [seed + i for i in range(self.num_envs)]
             if len(seeds) != self.num_envs:
                 raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
-            self._generators = [seeding.np_random(s)[0] for s in seeds]
+            for row, row_seed in enumerate(seeds):
+                self.episodes.seed_row(row, row_seed)
         rows = np.arange(self.num_envs)
         if options and "sample_index" in options:
             indices = np.broadcast_to(
                 np.asarray(options["sample_index"], dtype=np.int64), rows.shape
             )
         else:
-            indices = self._draw(rows)
+            indices = self.episodes.draw(rows)
         self.episodes.start(rows, indices)
         self._needs_reset[:] = False
         return self.episodes.observation(), self._infos(None)
@@ -102,7 +95,7 @@ class AllocationVectorEnv(VectorEnv):
         restart = np.flatnonzero(self._needs_reset)
         if restart.size:
             # Those episodes were over: step() left them frozen; start anew.
-            self.episodes.start(restart, self._draw(restart))
+            self.episodes.start(restart, self.episodes.draw(restart))
             rewards[restart] = 0.0
             terminated[restart] = False
         self._needs_reset = terminated.copy()
