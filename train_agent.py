@@ -153,7 +153,9 @@ def _train(config, resume) -> int:
     if "allocation_ari" in results:
         print(
             f"allocation ARI vs planted groups: {results['allocation_ari']:.3f} "
-            f"(random allocator: {results['allocation_ari_random']:.3f})"
+            f"(random allocator: {results['allocation_ari_random']:.3f}); users with several "
+            f"interests only: {results['allocation_ari_multi_interest']:.3f} "
+            f"(random: {results['allocation_ari_multi_interest_random']:.3f})"
         )
     print(f"wrote {trainer.run_dir / 'metrics.json'}")
     return 0

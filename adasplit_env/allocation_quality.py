@@ -52,11 +52,15 @@ def allocation_ari(
     policy: str = "greedy",
     seed: int = 0,
     batch_size: int = 512,
+    multi_interest_only: bool = False,
 ) -> float:
     """Mean per-user ARI of the history allocation against the planted groups.
 
     ``policy``: ``greedy`` (the model's argmax, as at prediction) or
     ``random`` (uniform over the valid actions: the chance reference).
+    ``multi_interest_only`` averages over the users whose history spans two or
+    more planted groups (a single-group history is trivially recovered by
+    putting everything in one group).
     """
     if dataset.item_groups is None:
         raise DataError(f"dataset {dataset.name!r} has no planted groups to compare with")
@@ -86,6 +90,8 @@ def allocation_ari(
                 for row in range(len(batch)):
                     real = histories[row] != 0
                     planted = dataset.item_groups[histories[row][real]]
+                    if multi_interest_only and len(np.unique(planted)) < 2:
+                        continue
                     scores.append(adjusted_rand_index(assignments[row][real], planted))
     finally:
         process.model.train(was_training)

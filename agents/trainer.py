@@ -410,10 +410,17 @@ class Trainer:
             world_size=self.world_size,
         )
         if self.dataset.item_groups is not None and self.process is not None:
-            results["allocation_ari"] = allocation_ari(self.process, self.dataset, "test")
-            results["allocation_ari_random"] = allocation_ari(
-                self.process, self.dataset, "test", policy="random", seed=self.config.seed
-            )
+            for suffix, multi in (("", False), ("_multi_interest", True)):
+                for policy in ("greedy", "random"):
+                    key = f"allocation_ari{suffix}" + ("_random" if policy == "random" else "")
+                    results[key] = allocation_ari(
+                        self.process,
+                        self.dataset,
+                        "test",
+                        policy=policy,
+                        seed=self.config.seed,
+                        multi_interest_only=multi,
+                    )
         atomic_write_json(self.run_dir / "metrics.json", results)
         if writer is not None:
             for split in ("val", "test"):

@@ -78,7 +78,13 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
         and metrics["seconds_per_epoch"] > 0
         and metrics["train_samples_per_second"] > 0
     )
-    assert "allocation_ari" in metrics and "allocation_ari_random" in metrics
+    for key in (
+        "allocation_ari",
+        "allocation_ari_random",
+        "allocation_ari_multi_interest",
+        "allocation_ari_multi_interest_random",
+    ):
+        assert -1.0 <= metrics[key] <= 1.0, key
     assert results["test"] == metrics["test"]
     payload = read_checkpoint(run / "best.pt")
     assert payload["model_config"]["dim"] == 16
