@@ -165,6 +165,8 @@ class AllocationProcess:
     def __init__(self, model: AdaSplitModel, rewards: RewardConfig | None = None) -> None:
         self.model = model
         self.rewards = rewards or RewardConfig()
+        # Only the LSTM updater keeps a memory (its cell); the others skip its bookkeeping.
+        self._updater_has_memory = model.config.group_updater == "lstm"
 
     @property
     def max_groups(self) -> int:
@@ -227,32 +229,40 @@ class AllocationProcess:
         items = state.current_items
         at_target = state.at_target
 
+        rows = torch.arange(state.batch_size, device=actions.device)
+
         # The groups as the choice sees them: a created group starts at e_u.
         new_slot = chosen_slot & created[:, None]
-        groups_before = torch.where(
-            new_slot[..., None], state.user_embs[:, None, :], state.group_reprs
-        )
-        memory_before = torch.where(new_slot[..., None], 0.0, state.group_memory)
-        sizes_before = torch.where(new_slot, 0, state.group_sizes)
         mask_after = state.group_mask | new_slot
+        selected = torch.where(created[:, None], state.user_embs, state.group_reprs[rows, chosen])
 
         # Eq. 14 over the groups before the update (the new one as e_u).
-        affinity = torch.einsum("bgd,bd->bg", groups_before, items)
+        affinity = torch.einsum("bgd,bd->bg", state.group_reprs, items)
+        affinity = torch.where(new_slot, (selected * items).sum(dim=1, keepdim=True), affinity)
         allocation = masked_softmax(affinity, mask_after).gather(1, chosen[:, None])[:, 0]
 
         # Eq. 9-10: only the chosen group absorbs the item; never the target.
-        selected = groups_before[torch.arange(state.batch_size, device=actions.device), chosen]
-        selected_memory = memory_before[
-            torch.arange(state.batch_size, device=actions.device), chosen
-        ]
-        selected_size = sizes_before.gather(1, chosen[:, None])[:, 0]
+        absorbs = active & ~at_target
+        selected_size = torch.where(created, 0, state.group_sizes.gather(1, chosen[:, None])[:, 0])
+        if self._updater_has_memory:
+            selected_memory = torch.where(created[:, None], 0.0, state.group_memory[rows, chosen])
+        else:
+            selected_memory = state.group_memory[rows, chosen]  # zeros, passed through
         updated, updated_memory = self.model.group_updater(
             selected, items, selected_memory, selected_size
         )
-        write = chosen_slot & (active & ~at_target)[:, None]
-        group_reprs = torch.where(write[..., None], updated[:, None, :], groups_before)
-        group_memory = torch.where(write[..., None], updated_memory[:, None, :], memory_before)
-        group_sizes = sizes_before + write.long()
+        # One out-of-place write per episode at (row, chosen). Rows that change
+        # nothing write back what is there (a finished episode, or a join at the
+        # target); a group created at the target is written as e_u.
+        group_reprs = state.group_reprs.index_put(
+            (rows, chosen), torch.where(absorbs[:, None], updated, selected)
+        )
+        group_memory = state.group_memory
+        if self._updater_has_memory:
+            group_memory = group_memory.index_put(
+                (rows, chosen), torch.where(absorbs[:, None], updated_memory, selected_memory)
+            )
+        group_sizes = state.group_sizes.index_put((rows, chosen), selected_size + absorbs.long())
 
         orthogonality = orthogonality_reward(group_reprs, mask_after)
         creation = -creation_penalty(state.num_created, self.rewards) * created

@@ -265,3 +265,34 @@ def test_scorer_matches_per_item_reference():
             expected = (groups * candidate).sum(1)
             assert torch.allclose(fast[:, item], expected, atol=1e-5), item
     assert torch.isinf(fast[:, 0]).all()
+
+
+@pytest.mark.parametrize("updater", ["attn_gru", "lstm", "mean"])
+def test_only_the_chosen_group_changes(synthetic, updater):
+    parts = build_env_parts(synthetic, dim=8, group_updater=updater)
+    process = parts.process
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        state = process.reset(parts.samples.subset(slice(0, 32)))
+        while not bool(state.done.all()):
+            mask = state.action_mask.numpy()
+            actions = torch.tensor([rng.choice(np.flatnonzero(m)) for m in mask])
+            before = state
+            state, out = process.step(state, actions)
+            for b in range(32):
+                if not out.active[b]:
+                    assert torch.equal(state.group_reprs[b], before.group_reprs[b])
+                    continue
+                slot = int(out.chosen[b])
+                others = [g for g in range(process.max_groups) if g != slot]
+                assert torch.equal(state.group_reprs[b, others], before.group_reprs[b, others])
+                start = before.user_embs[b] if out.created[b] else before.group_reprs[b, slot]
+                memory = torch.zeros(1, 8) if out.created[b] else before.group_memory[b, slot][None]
+                size = torch.tensor([0 if out.created[b] else int(before.group_sizes[b, slot])])
+                if out.was_target[b]:
+                    expected = start
+                else:
+                    expected = process.model.group_updater(
+                        start[None], before.current_items[b][None], memory, size
+                    )[0][0]
+                assert torch.allclose(state.group_reprs[b, slot], expected, atol=1e-6)

@@ -66,6 +66,7 @@ def build_env_parts(
         model, dataset = loaded.model, loaded.dataset
         if rewards is None:
             rewards = loaded.rewards
+    model_given = model is not None
     if not isinstance(dataset, Dataset):
         dataset = load_dataset(dataset, data_dir)
     if isinstance(rewards, dict):
@@ -91,6 +92,8 @@ def build_env_parts(
             f"the model is for {model.config.num_users} users and {model.config.num_items} "
             f"items, the dataset has {dataset.num_users} and {dataset.num_items}"
         )
+    if not model_given:
+        model.eval()  # a model of the env's own: no dropout, no mode switches per step
     model.to(device)
     max_len = model.config.max_len
     samples = (
@@ -120,12 +123,14 @@ def observation_space(process: AllocationProcess) -> spaces.Dict:
 def inference_mode(model: torch.nn.Module):
     """No gradients and no dropout while the env steps; restores the training flag."""
     was_training = model.training
-    model.eval()
+    if was_training:  # switching walks every module: only when needed
+        model.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 class EpisodeBatch:
