@@ -72,12 +72,22 @@ class _FirstColumns(nn.Module):
         return latent[:, : self.count]
 
 
+class _Detached(nn.Module):
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features.detach()
+
+
 class SlotLogitsPolicy(MaskableMultiInputActorCriticPolicy):
-    """Actor = the extractor's slot logits as they are (no extra layer); critic = an MLP."""
+    """Actor = the extractor's slot logits as they are (no extra layer); critic = an MLP.
+
+    The critic reads the features detached: the value loss must not bend the
+    shared policy head, which the section-3.3 scorer also uses.
+    """
 
     def _build(self, lr_schedule) -> None:
         super()._build(lr_schedule)
         self.action_net = _FirstColumns(self.features_extractor.num_slots)
+        self.mlp_extractor.value_net = nn.Sequential(_Detached(), self.mlp_extractor.value_net)
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
