@@ -72,6 +72,11 @@ class AllocationState:
         return slots[None, :] <= self.num_groups[:, None]
 
     @property
+    def active_width(self) -> int:
+        """Slots in use by some episode, counting each one's create slot: max h + 1, at most G."""
+        return min(self.max_groups, int(self.num_groups.max()) + 1)
+
+    @property
     def at_target(self) -> torch.Tensor:
         """(B,) bool: the current item is the target."""
         return self.cursor >= self.target_position
@@ -206,10 +211,21 @@ class AllocationProcess:
         )
 
     def policy_logits(self, state: AllocationState) -> torch.Tensor:
-        """The paper's policy (Eq. 7-8, 12-13) over the action slots, (B, G)."""
-        return self.model.policy.slot_logits(
-            state.current_items, state.group_reprs, state.group_mask, state.num_groups
+        """The paper's policy (Eq. 7-8, 12-13) over the action slots, (B, G).
+
+        Only the slots some episode can use (its groups and its create slot)
+        are computed; the rest are -inf.
+        """
+        width = state.active_width
+        logits = self.model.policy.slot_logits(
+            state.current_items,
+            state.group_reprs[:, :width],
+            state.group_mask[:, :width],
+            state.num_groups,
         )
+        if width == state.max_groups:
+            return logits
+        return torch.nn.functional.pad(logits, (0, state.max_groups - width), value=-torch.inf)
 
     def step(
         self, state: AllocationState, actions: torch.Tensor
@@ -264,7 +280,8 @@ class AllocationProcess:
             )
         group_sizes = state.group_sizes.index_put((rows, chosen), selected_size + absorbs.long())
 
-        orthogonality = orthogonality_reward(group_reprs, mask_after)
+        width = state.active_width  # no group beyond it, even after this step
+        orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
         creation = -creation_penalty(state.num_created, self.rewards) * created
         reward = allocation + self.rewards.lambda_o * orthogonality + creation
         zero = torch.zeros_like(reward)

@@ -87,16 +87,18 @@ def run_episodes(
         if value_fn is not None:
             values.append(value_fn(state))
         logits = masked_logits(policy_logits(state), state)
-        distribution = torch.distributions.Categorical(logits=logits)
+        # The categorical distribution by hand: no argument validation in the hot loop.
+        log_policy = torch.log_softmax(logits, dim=1)
+        policy = log_policy.exp()
         if forced_actions is not None:
             position = state.cursor.clamp(max=state.target_position)[:, None]
             actions = forced_actions.to(logits.device).gather(1, position)[:, 0]
         elif greedy:
             actions = logits.argmax(dim=1)
         else:
-            actions = torch.multinomial(distribution.probs, 1, generator=generator)[:, 0]
-        log_probs = distribution.log_prob(actions)
-        entropy = distribution.entropy()
+            actions = torch.multinomial(policy, 1, generator=generator)[:, 0]
+        log_probs = log_policy.gather(1, actions[:, None])[:, 0]
+        entropy = -(policy * log_policy.masked_fill(policy == 0, 0.0)).sum(dim=1)
         state, out = process.step(state, actions)
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
