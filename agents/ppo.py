@@ -169,6 +169,8 @@ class SB3Agent(Agent):
                 "charts/episode_return": float(np.mean([e["return"] for e in chunk])),
                 "groups/per_episode": float(np.mean([e["num_groups"] for e in chunk])),
                 "groups/creation_rate": float(sum(e["created"] for e in chunk) / max(1, steps)),
+                # the entropy of PPO's policy (the shared head) on these episodes' states
+                "policy/entropy": rollout.summary()["policy/entropy"],
                 "hist/groups_per_episode": torch.tensor([e["num_groups"] for e in chunk]),
             }
             for term in ("allocation", "orthogonality", "creation"):

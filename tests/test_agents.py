@@ -45,6 +45,22 @@ def test_each_algorithm_trains_and_writes_the_same_outputs(tmp_path, algo):
     assert set(metrics["test"]) == {"NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@10"}
     assert metrics["test"] == results["test"]
     assert "allocation_ari" in metrics
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    shared_tags = {
+        "charts/episode_return",
+        "rewards/allocation",
+        "rewards/orthogonality",
+        "rewards/creation",
+        "groups/per_episode",
+        "groups/creation_rate",
+        "policy/entropy",
+        "losses/seq",
+        "val/NDCG@10",
+    }
+    assert shared_tags <= set(events.Tags()["scalars"])
 
 
 def test_gae_reduces_to_return_minus_value():
