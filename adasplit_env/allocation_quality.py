@@ -8,6 +8,8 @@ recovery (up to renaming), about 0 is what chance gives.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -45,6 +47,14 @@ def adjusted_rand_index(labels_a: np.ndarray, labels_b: np.ndarray) -> float:
     return (index - expected) / (maximum - expected)
 
 
+@dataclass(frozen=True)
+class AllocationQuality:
+    """Mean per-user ARI over all evaluated users, and over multi-interest users only."""
+
+    all_users: float
+    multi_interest: float
+
+
 def allocation_ari(
     process: AllocationProcess,
     dataset: Dataset,
@@ -52,47 +62,47 @@ def allocation_ari(
     policy: str = "greedy",
     seed: int = 0,
     batch_size: int = 512,
-    multi_interest_only: bool = False,
-) -> float:
-    """Mean per-user ARI of the history allocation against the planted groups.
+) -> AllocationQuality:
+    """Per-user ARI of the history allocation against the planted groups, averaged.
 
     ``policy``: ``greedy`` (the model's argmax, as at prediction) or
     ``random`` (uniform over the valid actions: the chance reference).
-    ``multi_interest_only`` averages over the users whose history spans two or
-    more planted groups (a single-group history is trivially recovered by
-    putting everything in one group).
+    ``multi_interest`` averages over the users whose history spans two or more
+    planted groups (a single-group history is trivially recovered by putting
+    everything in one group). Both come from one allocation pass.
     """
     if dataset.item_groups is None:
         raise DataError(f"dataset {dataset.name!r} has no planted groups to compare with")
+    if policy == "greedy":
+        choose_actions = None
+    elif policy == "random":
+        generator = torch.Generator().manual_seed(seed)
+
+        def choose_actions(state):
+            noise = torch.rand(state.action_mask.shape, generator=generator).to(process.device)
+            return noise.masked_fill(~state.action_mask, -1.0).argmax(1)
+    else:
+        raise ValueError(f"unknown policy {policy!r}")
     samples = dataset.split.eval_samples(split, process.model.config.max_len)
-    generator = torch.Generator().manual_seed(seed)
-    scores = []
+    scores, multi = [], []
     was_training = process.model.training
     process.model.eval()
     try:
         with torch.no_grad():
             for start in range(0, len(samples), batch_size):
                 batch = samples.subset(slice(start, start + batch_size))
-                if policy == "greedy":
-                    state = process.allocate_history_greedily(batch)
-                elif policy == "random":
-                    state = process.reset(batch)
-                    while not bool(state.at_target.all()):
-                        noise = torch.rand(state.action_mask.shape, generator=generator)
-                        noise = noise.to(process.device)
-                        actions = noise.masked_fill(~state.action_mask, -1.0).argmax(1)
-                        stepped, _ = process.step(state, actions.to(process.device))
-                        state = stepped.where(state.at_target, state)
-                else:
-                    raise ValueError(f"unknown policy {policy!r}")
+                state = process.allocate_history(batch, choose_actions)
                 histories = batch.histories.numpy()
                 assignments = state.assignments[:, :-1].cpu().numpy()
                 for row in range(len(batch)):
                     real = histories[row] != 0
                     planted = dataset.item_groups[histories[row][real]]
-                    if multi_interest_only and len(np.unique(planted)) < 2:
-                        continue
-                    scores.append(adjusted_rand_index(assignments[row][real], planted))
+                    score = adjusted_rand_index(assignments[row][real], planted)
+                    scores.append(score)
+                    if len(np.unique(planted)) >= 2:
+                        multi.append(score)
     finally:
         process.model.train(was_training)
-    return float(np.mean(scores))
+    return AllocationQuality(
+        float(np.mean(scores)), float(np.mean(multi)) if multi else float("nan")
+    )

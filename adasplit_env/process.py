@@ -329,15 +329,21 @@ class AllocationProcess:
             "is_target": state.at_target.to(state.group_reprs.dtype)[:, None],
         }
 
-    def allocate_history_greedily(self, samples: Samples) -> AllocationState:
-        """Section 3.3: allocate each history by argmax actions; stop before the target."""
+    def allocate_history(self, samples: Samples, choose_actions=None) -> AllocationState:
+        """Allocate each history with ``choose_actions(state) -> (B,)``; stop before the target.
+
+        The default is section 3.3's argmax of the paper's policy. Episodes
+        whose history is done wait at their target while longer ones go on.
+        """
+        if choose_actions is None:
+            choose_actions = lambda state: self.policy_logits(state).argmax(dim=1)  # noqa: E731
         state = self.reset(samples)
-        for _ in range(samples.max_len):
-            if bool(state.at_target.all()):
-                break
-            actions = self.policy_logits(state).argmax(dim=1)
-            # Episodes already at their target wait (their "step" is undone below).
+        while not bool(state.at_target.all()):
             waiting = state.at_target
-            stepped, _ = self.step(state, actions)
+            stepped, _ = self.step(state, choose_actions(state))
             state = stepped.where(waiting, state)
         return state
+
+    def allocate_history_greedily(self, samples: Samples) -> AllocationState:
+        """Section 3.3: allocate each history by argmax actions; stop before the target."""
+        return self.allocate_history(samples)

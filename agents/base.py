@@ -20,6 +20,14 @@ from adasplit_env.process import AllocationProcess, AllocationState
 from adasplit_env.scoring import score_all_items
 
 REWARD_TERMS = ("allocation", "orthogonality", "creation")
+# What every learner logs per update (Rollout.summary), so that curves overlay.
+EPISODE_TAGS = (
+    "charts/episode_return",
+    *(f"rewards/{term}" for term in REWARD_TERMS),
+    "groups/per_episode",
+    "groups/creation_rate",
+    "policy/entropy",
+)
 
 
 @dataclass

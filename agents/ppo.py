@@ -170,7 +170,9 @@ class SB3Agent(Agent):
                 "groups/per_episode": float(np.mean([e["num_groups"] for e in chunk])),
                 "groups/creation_rate": float(sum(e["created"] for e in chunk) / max(1, steps)),
                 # the entropy of PPO's policy (the shared head) on these episodes' states
-                "policy/entropy": rollout.summary()["policy/entropy"],
+                "policy/entropy": (
+                    (rollout.entropies.detach() * rollout.active).sum() / rollout.active.sum()
+                ).item(),
                 "hist/groups_per_episode": torch.tensor([e["num_groups"] for e in chunk]),
             }
             for term in ("allocation", "orthogonality", "creation"):

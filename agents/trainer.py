@@ -375,7 +375,7 @@ class Trainer:
             writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
         record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
         if self.dataset.item_groups is not None and self.process is not None:
-            record["allocation/ari"] = allocation_ari(self.process, self.dataset, "val")
+            record["allocation/ari"] = allocation_ari(self.process, self.dataset, "val").all_users
             writer.add_scalar("allocation/ari", record["allocation/ari"], self.progress.global_step)
         if metrics[SELECTION_METRIC] > self.progress.best_metric:
             self.progress.best_metric = metrics[SELECTION_METRIC]
@@ -410,17 +410,12 @@ class Trainer:
             world_size=self.world_size,
         )
         if self.dataset.item_groups is not None and self.process is not None:
-            for suffix, multi in (("", False), ("_multi_interest", True)):
-                for policy in ("greedy", "random"):
-                    key = f"allocation_ari{suffix}" + ("_random" if policy == "random" else "")
-                    results[key] = allocation_ari(
-                        self.process,
-                        self.dataset,
-                        "test",
-                        policy=policy,
-                        seed=self.config.seed,
-                        multi_interest_only=multi,
-                    )
+            for policy, suffix in (("greedy", ""), ("random", "_random")):
+                quality = allocation_ari(
+                    self.process, self.dataset, "test", policy=policy, seed=self.config.seed
+                )
+                results[f"allocation_ari{suffix}"] = quality.all_users
+                results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest
         atomic_write_json(self.run_dir / "metrics.json", results)
         if writer is not None:
             for split in ("val", "test"):

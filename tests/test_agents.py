@@ -10,6 +10,7 @@ import torch
 
 from adasplit_env.data import SyntheticConfig, load_dataset
 from agents.a2c import generalised_advantages
+from agents.base import EPISODE_TAGS
 from agents.config import TrainConfig
 from agents.trainer import Trainer
 from tests.conftest import REPO
@@ -49,17 +50,7 @@ def test_each_algorithm_trains_and_writes_the_same_outputs(tmp_path, algo):
 
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()
-    shared_tags = {
-        "charts/episode_return",
-        "rewards/allocation",
-        "rewards/orthogonality",
-        "rewards/creation",
-        "groups/per_episode",
-        "groups/creation_rate",
-        "policy/entropy",
-        "losses/seq",
-        "val/NDCG@10",
-    }
+    shared_tags = {*EPISODE_TAGS, "losses/seq", "val/NDCG@10"}
     assert shared_tags <= set(events.Tags()["scalars"])
 
 

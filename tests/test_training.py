@@ -15,6 +15,7 @@ from adasplit_env.allocation_quality import adjusted_rand_index
 from adasplit_env.checkpoint import read_checkpoint
 from adasplit_env.data import SyntheticConfig, load_dataset
 from agents import resolve_agent
+from agents.base import EPISODE_TAGS
 from agents.config import TrainConfig
 from agents.trainer import Trainer
 from tests.conftest import REPO
@@ -53,16 +54,7 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
         trainer.optimizer.step()
         seq_losses.append(stats["losses/seq"])
     assert np.mean(seq_losses[-5:]) < 0.7 * np.mean(seq_losses[:5])
-    for key in (
-        "charts/episode_return",
-        "rewards/allocation",
-        "rewards/orthogonality",
-        "rewards/creation",
-        "groups/per_episode",
-        "groups/creation_rate",
-        "policy/entropy",
-        "losses/rl",
-    ):
+    for key in (*EPISODE_TAGS, "losses/rl"):
         assert key in stats and np.isfinite(stats[key])
 
     results = Trainer(small_config(tmp_path), dataset=small_dataset).fit()
@@ -105,19 +97,7 @@ def test_tensorboard_has_the_curves(tmp_path, small_dataset):
     events = EventAccumulator(str(tmp_path / "run"), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    for tag in (
-        "charts/episode_return",
-        "rewards/allocation",
-        "rewards/orthogonality",
-        "rewards/creation",
-        "groups/per_episode",
-        "groups/creation_rate",
-        "policy/entropy",
-        "losses/seq",
-        "losses/rl",
-        "val/NDCG@10",
-        "allocation/ari",
-    ):
+    for tag in (*EPISODE_TAGS, "losses/seq", "losses/rl", "val/NDCG@10", "allocation/ari"):
         assert tag in scalars, tag
     assert "groups_per_episode" in events.Tags()["histograms"]
 
