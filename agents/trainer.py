@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import signal
 import time
 from dataclasses import dataclass, field
@@ -67,6 +68,23 @@ class _NullWriter:
         return lambda *args, **kwargs: None
 
 
+def machine_description(device: torch.device) -> str:
+    """CPU model and core count (and the GPU when used), for the timing records."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores"
+    if device.type == "cuda":
+        text += f", {torch.cuda.get_device_name(device)}"
+    return text
+
+
 def default_run_dir(config: TrainConfig) -> Path:
     dataset = Path(config.dataset).name.split(".")[0]
     algo = config.algo.replace(":", "-").replace(".", "-")
@@ -84,6 +102,7 @@ class Progress:
     best_epoch: int = 0
     evals_without_gain: int = 0
     train_seconds: float = 0.0
+    eval_seconds: float = 0.0  # per-epoch validation
     samples_seen: int = 0
     history: list = field(default_factory=list)
 
@@ -370,6 +389,7 @@ class Trainer:
         return record
 
     def _validate_main(self, writer: SummaryWriter) -> dict:
+        start = time.perf_counter()
         metrics = self.evaluate("val", self.eval_subset)
         for key in METRIC_KEYS:
             writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
@@ -384,10 +404,12 @@ class Trainer:
             save_checkpoint(self.run_dir / "best.pt", self._payload(epoch=self.progress.epoch))
         else:
             self.progress.evals_without_gain += 1
+        self.progress.eval_seconds += time.perf_counter() - start
         return record
 
     def final_report(self, writer: SummaryWriter | None = None) -> dict:
         """Best weights, every user: validation and test metrics -> metrics.json."""
+        start = time.perf_counter()
         best = read_checkpoint(self.run_dir / "best.pt", self.device)
         self.agent.load_state_dict(best["agent_state"])
         results = {
@@ -408,6 +430,10 @@ class Trainer:
             device=str(self.device),
             torch_threads=torch.get_num_threads(),
             world_size=self.world_size,
+            machine=machine_description(self.device),
+            train_seconds=self.progress.train_seconds,
+            validation_seconds=self.progress.eval_seconds,
+            history=self.progress.history,
         )
         if self.dataset.item_groups is not None and self.process is not None:
             for policy, suffix in (("greedy", ""), ("random", "_random")):
@@ -416,6 +442,11 @@ class Trainer:
                 )
                 results[f"allocation_ari{suffix}"] = quality.all_users
                 results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest
+        # Wall time of the whole run: training, per-epoch validation, this report.
+        results["final_eval_seconds"] = time.perf_counter() - start
+        results["total_seconds"] = (
+            self.progress.train_seconds + self.progress.eval_seconds + results["final_eval_seconds"]
+        )
         atomic_write_json(self.run_dir / "metrics.json", results)
         if writer is not None:
             for split in ("val", "test"):

@@ -1,0 +1,115 @@
+"""Command line of the reproduction; see ``python -m adasplit_env.reproduce --help``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from adasplit_env.errors import ConfigError, cli_errors
+from adasplit_env.io import atomic_write_bytes
+from adasplit_env.reproduce import report
+from adasplit_env.reproduce.experiments import DEFAULT_DATASETS, TARGETS, experiments
+from adasplit_env.reproduce.runner import run_missing, run_state
+
+FIGURES = ("figure4", "figure5")
+TITLES = {
+    "search": "Search (validation NDCG@10 over all users; bold: the moved option)",
+    "table2": "Table 2: test metrics, ours (paper)",
+    "table3": "Table 3: group updater, test metrics, ours (paper)",
+    "table4": "Table 4: creation-penalty curriculum, test metrics, ours (paper)",
+    "figure4": "Figure 4: encoder, test metrics (the paper gives this only as a plot)",
+    "figure5": "Figure 5: history length l, test metrics (the paper gives this only as a plot)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m adasplit_env.reproduce",
+        description="Run what a paper table or figure needs (reusing finished run dirs) and "
+        "write it as markdown (and PNG), our numbers beside the paper's.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("target", nargs="+", choices=(*TARGETS, "all"), help="what to reproduce")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        help="datasets to cover (default per target: "
+        + "; ".join(f"{t}: {' '.join(d)}" for t, d in DEFAULT_DATASETS.items())
+        + ")",
+    )
+    parser.add_argument("--results", default="results", help="root of the run dirs")
+    parser.add_argument("--configs", default="configs", help="folder of <dataset>.yaml")
+    parser.add_argument("--data-dir", help="folder of <name>/interactions.tsv.gz ($ADASPLIT_DATA)")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at a time")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads per run (0: cores / jobs)"
+    )
+    parser.add_argument(
+        "--no-train", action="store_true", help="only write tables from what is finished"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list each run's state and stop")
+    parser.add_argument(
+        "--document",
+        default="REPRODUCTION.md",
+        help="markdown file whose <!-- reproduce:TARGET --> sections are refreshed",
+    )
+    return parser
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    targets = list(TARGETS) if "all" in args.target else list(dict.fromkeys(args.target))
+    results, configs = Path(args.results), Path(args.configs)
+    plan = {
+        target: {
+            dataset: experiments(target, dataset, configs)
+            for dataset in (args.datasets or DEFAULT_DATASETS[target])
+        }
+        for target in targets
+    }
+    states = [
+        run_state(experiment, results, configs)
+        for by_dataset in plan.values()
+        for runs in by_dataset.values()
+        for experiment in runs
+    ]
+    if args.dry_run:
+        for state in states:
+            print(f"{state.status:9s} {state.run_dir}  ({state.experiment.label})")
+        return 0
+    failed = []
+    if not args.no_train:
+        failed = run_missing(states, args.data_dir, args.jobs, args.threads)
+    document = Path(args.document)
+    all_runs = []
+    for target, by_dataset in plan.items():
+        if target == "search":
+            table = report.search_table(by_dataset, results, configs)
+        else:
+            table = report.metric_table(target, by_dataset, results)
+        body = f"### {TITLES[target]}\n\n{table}\n"
+        if target in FIGURES:
+            png = report.figure(target, by_dataset, results, results / f"{target}.png")
+            if png is not None:
+                body += f"\n![{target}]({png.as_posix()})\n"
+        atomic_write_bytes(results / f"{target}.md", body.encode("utf-8"))
+        refreshed = report.replace_section(document, target, body)
+        print(body)
+        print(
+            f"wrote {results / f'{target}.md'}" + (f", refreshed {document}" if refreshed else "")
+        )
+        all_runs += [e for runs in by_dataset.values() for e in runs]
+    timing = report.runs_table(all_runs, results)
+    report.replace_section(document, "runs", timing) if "all" in args.target else None
+    if failed:
+        print("failed runs: " + ", ".join(str(state.run_dir) for state in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""What each reproduction target runs: one :class:`Experiment` per run dir.
+
+A run's options come from ``configs/<dataset>.yaml`` in one of two ways:
+
+- ``tuned``: the whole file (the AdaSplit configuration chosen by the search)
+  plus the experiment's overrides. Table 2's AdaSplit row and every ablation.
+- ``budget``: only the file's budget keys (dataset, epochs, patience, history
+  length, dimension, validation users), the paper's defaults for everything else, plus the
+  overrides. The baselines and the search candidates, so that neither moves
+  when the search changes the tuned values.
+
+Run dirs live at ``<results>/<dataset>/<name>``; an ablation whose setting is
+the tuned one (e.g. the attention-GRU row of Table 3) reuses the Table 2 run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adasplit_env.errors import ConfigError
+
+BUDGET_KEYS = (
+    "dataset",
+    "k_core",
+    "epochs",
+    "patience",
+    "max_len",
+    "dim",
+    "eval_users",
+    "eval_every",
+)
+TARGETS = ("search", "table2", "table3", "table4", "figure4", "figure5")
+DEFAULT_DATASETS = {
+    "search": ("garden", "lastfm", "baby", "beauty"),
+    "table2": ("lastfm", "garden", "baby", "beauty"),
+    "table3": ("garden", "synthetic"),
+    "table4": ("garden", "synthetic"),
+    "figure4": ("garden", "synthetic"),
+    "figure5": ("garden", "synthetic"),
+}
+
+# The paper's defaults for the searched options: the search's starting point.
+PAPER_POINT = {
+    "eps": 0.5,
+    "beta": 0.1,
+    "lambda_o": 0.1,
+    "penalty": 1.1,
+    "lr": 1e-3,
+    "batch_size": 256,
+}
+
+# One-at-a-time moves from the paper's point, within the paper's ranges.
+SEARCH_MOVES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "eps-0.2": {"eps": 0.2},
+    "eps-0.8": {"eps": 0.8},
+    "batch-64": {"batch_size": 64},
+    "lr-0.01": {"lr": 0.01},
+    "beta-1": {"beta": 1.0},
+    "beta-0.01": {"beta": 0.01},
+    "lambda_o-1": {"lambda_o": 1.0},
+    "lambda_o-0.01": {"lambda_o": 0.01},
+    "penalty-0.9": {"penalty": 0.9},
+    "penalty-1.3": {"penalty": 1.3},
+}
+# Which moves each dataset's search covers (an epoch of the large ones costs
+# 50-100x garden's, so they try the paper's point and garden's best moves).
+SEARCH_PLAN: dict[str, tuple[str, ...]] = {
+    "garden": tuple(SEARCH_MOVES),
+    "synthetic": ("default",),
+    "lastfm": ("default",),
+    "baby": ("default",),
+    "beauty": ("default",),
+}
+
+ENCODERS = {"bidirectional": "AdaSplit", "causal": "AdaSplit-Single", "none": "AdaSplit-Zero"}
+UPDATERS = {"attn_gru": "AdaSplit", "lstm": "AdaSplit-LSTM", "mean": "AdaSplit-AveragePooling"}
+CURRICULA = {
+    "exponential": "AdaSplit",
+    "linear": "AdaSplit-Linear",
+    "keep": "AdaSplit-Keep",
+    "none": "AdaSplit-None",
+}
+MAX_LENS = (5, 10, 20, 30, 40)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One run: where it lives, what it is called in a table, how it is configured."""
+
+    dataset: str
+    name: str  # run dir below <results>/<dataset>/
+    label: str
+    base: str = "tuned"  # "tuned" | "budget" | "popularity"
+    overrides: dict = field(default_factory=dict, hash=False, compare=False)
+    variant: Any = None  # the ablated option's value (Tables 3-4, Figures 4-5)
+
+    def run_dir(self, results: Path) -> Path:
+        return Path(results) / self.dataset / self.name
+
+
+def config_path(configs: Path, dataset: str) -> Path:
+    path = Path(configs) / f"{dataset}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no config for dataset {dataset!r}")
+    return path
+
+
+def tuned_values(configs: Path, dataset: str) -> dict[str, Any]:
+    from agents.config import read_config_file
+
+    return read_config_file(config_path(configs, dataset))
+
+
+def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
+    """The train_agent options of ``experiment`` (keys as TrainConfig fields)."""
+    values = tuned_values(configs, experiment.dataset)
+    if experiment.base == "budget":
+        values = {key: values[key] for key in BUDGET_KEYS if key in values}
+    return {**values, **experiment.overrides}
+
+
+# Options that change how a run is carried out, not what it computes.
+RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir")
+# Options the baselines (model sasrec|gru4rec) ignore.
+ADASPLIT_ONLY_KEYS = (
+    "algo", "encoder", "group_updater", "max_groups", "eps", "temperature", "beta", "lambda_o",
+    "lambda_d", "curriculum", "penalty", "gae_lambda", "value_coef", "entropy_coef",
+    "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip",
+)  # fmt: skip
+
+
+def comparable(options: dict[str, Any]) -> dict[str, Any]:
+    """The full option set (defaults filled in) minus what cannot change the result."""
+    from agents.config import TrainConfig
+
+    full = TrainConfig.from_dict(options).to_dict()
+    dropped = RUN_ONLY_KEYS + (ADASPLIT_ONLY_KEYS if full["model"] != "adasplit" else ())
+    return {key: value for key, value in full.items() if key not in dropped}
+
+
+def tuned_run_name(dataset: str, configs: Path) -> str:
+    """The run dir of the tuned configuration: a search candidate when one is it."""
+    tuned = comparable(tuned_values(configs, dataset))
+    for move in SEARCH_PLAN.get(dataset, ()):
+        candidate = Experiment(dataset, "", "", "budget", {**PAPER_POINT, **SEARCH_MOVES[move]})
+        if comparable(expected_options(candidate, configs)) == tuned:
+            return f"search/{move}"
+    return "adasplit"
+
+
+def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:
+    tuned = comparable(tuned_values(configs, dataset))
+    runs = []
+    for value, label in labels.items():
+        if tuned[key] == value:
+            runs.append(Experiment(dataset, tuned_run_name(dataset, configs), label, variant=value))
+        else:
+            runs.append(
+                Experiment(
+                    dataset, f"{prefix}-{value}", label, overrides={key: value}, variant=value
+                )
+            )
+    return runs
+
+
+def experiments(target: str, dataset: str, configs: Path) -> list[Experiment]:
+    """The runs ``target`` needs on ``dataset``, in table order."""
+    if target == "search":
+        moves = SEARCH_PLAN.get(dataset, ("default",))
+        return [
+            Experiment(
+                dataset, f"search/{move}", move, "budget", {**PAPER_POINT, **SEARCH_MOVES[move]}
+            )
+            for move in moves
+        ]
+    if target == "table2":
+        return [
+            Experiment(dataset, tuned_run_name(dataset, configs), "AdaSplit", variant="adasplit"),
+            Experiment(dataset, "sasrec", "SASRec", "budget", {"model": "sasrec"}, "sasrec"),
+            Experiment(dataset, "gru4rec", "GRU4Rec", "budget", {"model": "gru4rec"}, "gru4rec"),
+            Experiment(dataset, "pop", "Popularity", "popularity", variant="pop"),
+        ]
+    if target == "table3":
+        return _variants(dataset, configs, "group_updater", UPDATERS, "updater")
+    if target == "table4":
+        return _variants(dataset, configs, "curriculum", CURRICULA, "curriculum")
+    if target == "figure4":
+        return _variants(dataset, configs, "encoder", ENCODERS, "encoder")
+    if target == "figure5":
+        labels = {length: f"l = {length}" for length in MAX_LENS}
+        return _variants(dataset, configs, "max_len", labels, "maxlen")
+    raise ConfigError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")

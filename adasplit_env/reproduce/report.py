@@ -1,0 +1,178 @@
+"""Markdown tables and PNG figures from finished run dirs (nothing is typed in by hand).
+
+Each cell reads ``metrics.json`` of its run dir: test metrics for the tables,
+validation NDCG@10 for the search. Paper values are in parentheses where the
+paper gives them. Runs not finished show as "not run".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from adasplit_env.io import atomic_write_bytes
+from adasplit_env.reproduce import paper
+from adasplit_env.reproduce.experiments import (
+    PAPER_POINT,
+    SEARCH_MOVES,
+    Experiment,
+    tuned_run_name,
+)
+
+METRICS = paper.METRICS
+NOT_RUN = "not run"
+PAPER_TABLES = {"table2": paper.TABLE2, "table3": paper.TABLE3, "table4": paper.TABLE4}
+
+
+def read_metrics(experiment: Experiment, results: Path) -> dict | None:
+    path = experiment.run_dir(results) / "metrics.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) -> str:
+    """Test metrics of every run, ours (paper) per cell."""
+    reference = PAPER_TABLES.get(target, {})
+    header = "| dataset | model | " + " | ".join(METRICS) + " | epochs (best) |"
+    lines = [header, "|" + "---|" * (len(METRICS) + 3)]
+    for dataset, experiments in runs.items():
+        for experiment in experiments:
+            metrics = read_metrics(experiment, results)
+            published = reference.get(dataset, {}).get(experiment.variant)
+            cells = []
+            for index, key in enumerate(METRICS):
+                ours = NOT_RUN if metrics is None else _fmt(metrics["test"][key])
+                cells.append(ours if published is None else f"{ours} ({published[index]:.2f})")
+            epochs = "–"
+            if metrics is not None and "epochs" in metrics:
+                epochs = f"{metrics['epochs']} ({metrics['best_epoch']})"
+            lines.append(
+                f"| {dataset} | {experiment.label} | " + " | ".join(cells) + f" | {epochs} |"
+            )
+    return "\n".join(lines)
+
+
+def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path) -> str:
+    """Every search candidate with its validation NDCG@10 (all users), the chosen one in bold."""
+    keys = tuple(PAPER_POINT)
+    lines = [
+        "| dataset | candidate | "
+        + " | ".join(keys)
+        + " | val NDCG@10 | test NDCG@10 | epochs (best) |",
+        "|" + "---|" * (len(keys) + 5),
+    ]
+    for dataset, experiments in runs.items():
+        chosen = tuned_run_name(dataset, configs)
+        for experiment in experiments:
+            metrics = read_metrics(experiment, results)
+            settings = {**PAPER_POINT, **SEARCH_MOVES[experiment.label]}
+            cells = [
+                f"**{settings[key]}**"
+                if key in SEARCH_MOVES[experiment.label]
+                else str(settings[key])
+                for key in keys
+            ]
+            if metrics is None:
+                scores = [NOT_RUN, NOT_RUN, "–"]
+            else:
+                scores = [
+                    _fmt(metrics["val"]["NDCG@10"]),
+                    _fmt(metrics["test"]["NDCG@10"]),
+                    f"{metrics['epochs']} ({metrics['best_epoch']})",
+                ]
+            name = experiment.label + (" (chosen)" if experiment.name == chosen else "")
+            lines.append(f"| {dataset} | {name} | " + " | ".join(cells + scores) + " |")
+    return "\n".join(lines)
+
+
+def runs_table(runs: list[Experiment], results: Path) -> str:
+    """Where and how long each run took."""
+    lines = [
+        "| run dir | epochs (best) | s/epoch | total min | threads | machine |",
+        "|---|---|---|---|---|---|",
+    ]
+    seen = set()
+    for experiment in runs:
+        run_dir = experiment.run_dir(results)
+        if run_dir in seen:
+            continue
+        seen.add(run_dir)
+        metrics = read_metrics(experiment, results)
+        if metrics is None:
+            lines.append(f"| {run_dir} | {NOT_RUN} | | | | |")
+            continue
+        total = metrics.get("total_seconds")
+        if "epochs" not in metrics:  # popularity: no training
+            lines.append(f"| {run_dir} | – | – | {_fmt(total / 60 if total else None)} | – | – |")
+            continue
+        lines.append(
+            f"| {run_dir} | {metrics['epochs']} ({metrics['best_epoch']}) | "
+            f"{metrics['seconds_per_epoch']:.1f} | {_fmt(total / 60 if total else None)} | "
+            f"{metrics.get('torch_threads', '–')} | {metrics.get('machine', 'not recorded')} |"
+        )
+    return "\n".join(lines)
+
+
+def figure(
+    target: str, runs: dict[str, list[Experiment]], results: Path, path: Path
+) -> Path | None:
+    """Figure 4 (bars per encoder) or Figure 5 (lines over the history length) as a PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = [d for d, exps in runs.items() if any(read_metrics(e, results) for e in exps)]
+    if not datasets:
+        return None
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets):
+        experiments = runs[dataset]
+        values = {
+            e.label: read_metrics(e, results) for e in experiments if read_metrics(e, results)
+        }
+        if target == "figure4":
+            width = 0.8 / max(len(values), 1)
+            for index, (label, metrics) in enumerate(values.items()):
+                positions = [m + index * width for m in range(len(METRICS))]
+                axis.bar(positions, [metrics["test"][k] for k in METRICS], width, label=label)
+            axis.set_xticks([m + width * (len(values) - 1) / 2 for m in range(len(METRICS))])
+            axis.set_xticklabels(METRICS)
+        else:
+            lengths = [e.variant for e in experiments if read_metrics(e, results)]
+            for key in METRICS:
+                axis.plot(lengths, [m["test"][key] for m in values.values()], marker="o", label=key)
+            axis.set_xlabel("history length l")
+            axis.set_xticks(lengths)
+        axis.set_title(dataset)
+        axis.set_ylabel("test metric (%)")
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def replace_section(document: Path, name: str, body: str) -> bool:
+    """Put ``body`` between ``<!-- reproduce:NAME -->`` and ``<!-- /reproduce:NAME -->``."""
+    if not document.is_file():
+        return False
+    text = document.read_text(encoding="utf-8")
+    pattern = re.compile(
+        rf"(<!-- reproduce:{re.escape(name)} -->\n).*?(<!-- /reproduce:{re.escape(name)} -->)", re.S
+    )
+    if not pattern.search(text):
+        return False
+    updated = pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
+    atomic_write_bytes(document, updated.encode("utf-8"))
+    return True

@@ -1,0 +1,146 @@
+"""The reproduction command: which runs a target needs, reuse of finished run
+dirs, and tables/figures read from them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adasplit_env.reproduce import report
+from adasplit_env.reproduce.__main__ import main
+from adasplit_env.reproduce.experiments import comparable, experiments
+from adasplit_env.reproduce.runner import _train_command, run_state
+
+SMALL = {
+    "dataset": "synthetic",
+    "epochs": 1,
+    "patience": 0,
+    "max_len": 5,
+    "dim": 16,
+    "eval_users": 200,
+    "eps": 0.5,
+    "beta": 0.1,
+    "lambda_o": 0.1,
+    "penalty": 1.1,
+    "lr": 0.001,
+    "batch_size": 256,
+}
+
+
+def write_config(folder, **changes):
+    folder.mkdir(exist_ok=True)
+    (folder / "synthetic.yaml").write_text(json.dumps({**SMALL, **changes}))
+    return folder
+
+
+def test_ablation_rows_reuse_the_tuned_run(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    rows = experiments("table3", "synthetic", configs)
+    assert [r.name for r in rows] == ["search/default", "updater-lstm", "updater-mean"]
+    assert rows[1].overrides == {"group_updater": "lstm"}
+    write_config(configs, group_updater="lstm", eps=0.3)
+    rows = experiments("table3", "synthetic", configs)
+    # the tuned config is no longer a search candidate, and the tuned row moved
+    assert [r.name for r in rows] == ["updater-attn_gru", "adasplit", "updater-mean"]
+    lengths = experiments("figure5", "synthetic", configs)
+    assert [r.variant for r in lengths] == [5, 10, 20, 30, 40]
+    assert lengths[0].name == "adasplit"  # max_len 5 is the tuned value here
+
+
+def test_comparable_keeps_only_what_changes_a_result():
+    base = {"dataset": "garden", "eps": 0.5}
+    assert comparable(base) == comparable({**base, "threads": 7, "run_dir": "x", "progress": False})
+    assert comparable(base) != comparable({**base, "eps": 0.3})
+    baseline = {"dataset": "garden", "model": "sasrec"}
+    assert comparable(baseline) == comparable({**baseline, "eps": 0.3, "beta": 1.0})
+    assert comparable(baseline) != comparable({**baseline, "lr": 0.01})
+
+
+def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, capsys):
+    configs = write_config(tmp_path / "configs")
+    results = tmp_path / "results"
+    document = tmp_path / "REPORT.md"
+    document.write_text(
+        "# report\n<!-- reproduce:table2 -->\nold\n<!-- /reproduce:table2 -->\nend\n"
+    )
+    argv = [
+        "table2",
+        "--datasets",
+        "synthetic",
+        "--results",
+        str(results),
+        "--configs",
+        str(configs),
+    ]
+    assert main([*argv, "--document", str(document), "--threads", "1"]) == 0
+    names = ["search/default", "sasrec", "gru4rec", "pop"]
+    text = document.read_text()
+    assert "old" not in text and text.endswith("<!-- /reproduce:table2 -->\nend\n")
+    for name in names:
+        metrics = json.loads((results / "synthetic" / name / "metrics.json").read_text())
+        cells = " | ".join(f"{metrics['test'][k]:.2f}" for k in report.METRICS)
+        assert cells in text, name
+    assert (results / "table2.md").read_text().strip() in text
+    stamps = {n: (results / "synthetic" / n / "metrics.json").stat().st_mtime_ns for n in names}
+    capsys.readouterr()
+
+    assert main([*argv, "--document", str(document)]) == 0  # nothing left to run
+    assert "training" not in capsys.readouterr().out
+    assert stamps == {
+        n: (results / "synthetic" / n / "metrics.json").stat().st_mtime_ns for n in names
+    }
+
+    write_config(configs, dim=8)  # a budget key: every trained run is out of date
+    states = {s.experiment.name: s.status for s in map(
+        lambda e: run_state(e, results, configs), experiments("table2", "synthetic", configs)
+    )}  # fmt: skip
+    assert states == {
+        "search/default": "stale",
+        "sasrec": "stale",
+        "gru4rec": "stale",
+        "pop": "finished",
+    }
+    write_config(configs, eps=0.3)  # an AdaSplit option: the baselines stay valid
+    rows = experiments("table2", "synthetic", configs)
+    assert [run_state(e, results, configs).status for e in rows] == [
+        "missing", "finished", "finished", "finished"
+    ]  # fmt: skip
+
+
+def test_a_partial_run_is_resumed(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    (experiment,) = [e for e in experiments("table2", "synthetic", configs) if e.name == "sasrec"]
+    run_dir = experiment.run_dir(tmp_path)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({**SMALL, "model": "sasrec", "threads": 3}))
+    (run_dir / "last.pt").write_bytes(b"")
+    state = run_state(experiment, tmp_path, configs)
+    assert state.status == "partial"
+    command = _train_command(state, None, threads=1)
+    assert command[command.index("--resume") + 1] == str(run_dir)
+
+
+def test_figure5_table_and_png_from_run_dirs(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    runs = {"synthetic": experiments("figure5", "synthetic", configs)}
+    for index, experiment in enumerate(runs["synthetic"][:3]):  # two lengths left unrun
+        metrics = {k: 10.0 + index for k in report.METRICS}
+        experiment.run_dir(tmp_path).mkdir(parents=True)
+        (experiment.run_dir(tmp_path) / "metrics.json").write_text(
+            json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
+        )
+    table = report.metric_table("figure5", runs, tmp_path)
+    assert "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 3 (2) |" in table
+    assert "| synthetic | l = 40 | not run |" in table
+    png = report.figure("figure5", runs, tmp_path, tmp_path / "figure5.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["table9"])
+    assert exit_info.value.code == 2
+    code = main(["table2", "--datasets", "nosuch", "--configs", str(tmp_path), "--dry-run"])
+    assert code == 2
+    assert "no config for dataset 'nosuch'" in capsys.readouterr().err
