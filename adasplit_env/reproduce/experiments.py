@@ -64,6 +64,9 @@ SEARCH_MOVES: dict[str, dict[str, Any]] = {
     "lambda_o-0.01": {"lambda_o": 0.01},
     "penalty-0.9": {"penalty": 0.9},
     "penalty-1.3": {"penalty": 1.3},
+    # second round on garden: the batch direction further, and every move that beat the default
+    "batch-32": {"batch_size": 32},
+    "batch-64+eps-0.2+penalty-0.9": {"batch_size": 64, "eps": 0.2, "penalty": 0.9},
 }
 # Which moves each dataset's search covers (an epoch of the large ones costs
 # 50-100x garden's, so they try the paper's point and garden's best moves).

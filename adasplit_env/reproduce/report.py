@@ -176,3 +176,27 @@ def replace_section(document: Path, name: str, body: str) -> bool:
     updated = pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
     atomic_write_bytes(document, updated.encode("utf-8"))
     return True
+
+
+def gap_table(runs: dict[str, list[Experiment]], results: Path) -> str:
+    """AdaSplit's test NDCG@10 against the paper's and against our SASRec on the same split."""
+    lines = [
+        "| dataset | ours | paper | ours / paper | our SASRec | ours / our SASRec |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dataset, experiments in runs.items():
+        by_variant = {e.variant: read_metrics(e, results) for e in experiments}
+        ours, sasrec = by_variant.get("adasplit"), by_variant.get("sasrec")
+        published = paper.TABLE2.get(dataset, {}).get("adasplit")
+        value = None if ours is None else ours["test"]["NDCG@10"]
+        reference = None if published is None else published[2]
+        baseline = None if sasrec is None else sasrec["test"]["NDCG@10"]
+
+        def ratio(a, b):
+            return "–" if a is None or not b else f"{a / b:.2f}"
+
+        lines.append(
+            f"| {dataset} | {_fmt(value)} | {_fmt(reference)} | {ratio(value, reference)} | "
+            f"{_fmt(baseline)} | {ratio(value, baseline)} |"
+        )
+    return "\n".join(lines)
