@@ -259,6 +259,21 @@ class Trainer:
         finally:
             self.model.train()
 
+    def groups_per_user(self, split: str, batch_size: int = 1024) -> float:
+        """Mean number of groups the greedy policy builds over the ``split`` histories."""
+        samples = self.dataset.split.eval_samples(split, self.config.max_len)
+        self.model.eval()
+        try:
+            counts = []
+            with torch.no_grad():
+                for start in range(0, len(samples), batch_size):
+                    batch = samples.subset(slice(start, start + batch_size))
+                    state = self.process.allocate_history_greedily(batch)
+                    counts.append(state.num_groups.float().cpu())
+            return float(torch.cat(counts).mean())
+        finally:
+            self.model.train()
+
     # training ----------------------------------------------------------
     def _log_update(self, writer: SummaryWriter, stats: dict) -> None:
         step = self.progress.global_step
@@ -435,6 +450,8 @@ class Trainer:
             validation_seconds=self.progress.eval_seconds,
             history=self.progress.history,
         )
+        if self.process is not None:
+            results["groups_per_user"] = self.groups_per_user("test")
         if self.dataset.item_groups is not None and self.process is not None:
             for policy, suffix in (("greedy", ""), ("random", "_random")):
                 quality = allocation_ari(

@@ -82,6 +82,9 @@ def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, 
         cells = " | ".join(f"{metrics['test'][k]:.2f}" for k in report.METRICS)
         assert cells in text, name
     assert (results / "table2.md").read_text().strip() in text
+    adasplit = json.loads((results / "synthetic" / "search/default" / "metrics.json").read_text())
+    assert 1.0 <= adasplit["groups_per_user"] <= 6.0  # max_groups = max_len + 1
+    assert f"| {adasplit['groups_per_user']:.2f} |" in text
     stamps = {n: (results / "synthetic" / n / "metrics.json").stat().st_mtime_ns for n in names}
     capsys.readouterr()
 
@@ -131,7 +134,7 @@ def test_figure5_table_and_png_from_run_dirs(tmp_path):
             json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
         )
     table = report.metric_table("figure5", runs, tmp_path)
-    assert "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 3 (2) |" in table
+    assert "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 3 (2) | – |" in table
     assert "| synthetic | l = 40 | not run |" in table
     png = report.figure("figure5", runs, tmp_path, tmp_path / "figure5.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -39,8 +39,8 @@ def _fmt(value: float | None) -> str:
 def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) -> str:
     """Test metrics of every run, ours (paper) per cell."""
     reference = PAPER_TABLES.get(target, {})
-    header = "| dataset | model | " + " | ".join(METRICS) + " | epochs (best) |"
-    lines = [header, "|" + "---|" * (len(METRICS) + 3)]
+    header = "| dataset | model | " + " | ".join(METRICS) + " | epochs (best) | groups/user |"
+    lines = [header, "|" + "---|" * (len(METRICS) + 4)]
     for dataset, experiments in runs.items():
         for experiment in experiments:
             metrics = read_metrics(experiment, results)
@@ -52,9 +52,9 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
             epochs = "–"
             if metrics is not None and "epochs" in metrics:
                 epochs = f"{metrics['epochs']} ({metrics['best_epoch']})"
-            lines.append(
-                f"| {dataset} | {experiment.label} | " + " | ".join(cells) + f" | {epochs} |"
-            )
+            groups = _fmt((metrics or {}).get("groups_per_user"))
+            row = f"| {dataset} | {experiment.label} | " + " | ".join(cells)
+            lines.append(f"{row} | {epochs} | {groups} |")
     return "\n".join(lines)
 
 
