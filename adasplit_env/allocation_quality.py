@@ -1,4 +1,6 @@
-"""How well an allocation recovers planted groups (only the synthetic data knows them).
+"""What an allocation of the evaluation histories looks like: how many groups
+it builds per user, and how well it recovers planted groups (only the
+synthetic data knows them).
 
 For each user the history items are partitioned twice: by the groups the
 policy put them in, and by their planted interest group. The adjusted Rand
@@ -14,7 +16,6 @@ import numpy as np
 import torch
 
 from adasplit_env.data.datasets import Dataset
-from adasplit_env.errors import DataError
 from adasplit_env.process import AllocationProcess
 
 
@@ -49,13 +50,15 @@ def adjusted_rand_index(labels_a: np.ndarray, labels_b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class AllocationQuality:
-    """Mean per-user ARI over all evaluated users, and over multi-interest users only."""
+    """Mean groups per user; mean per-user ARI over all evaluated users and over
+    multi-interest users only (NaN without planted groups)."""
 
+    groups_per_user: float
     all_users: float
     multi_interest: float
 
 
-def allocation_ari(
+def allocation_quality(
     process: AllocationProcess,
     dataset: Dataset,
     split: str = "test",
@@ -63,16 +66,15 @@ def allocation_ari(
     seed: int = 0,
     batch_size: int = 512,
 ) -> AllocationQuality:
-    """Per-user ARI of the history allocation against the planted groups, averaged.
+    """Groups per user and per-user ARI against the planted groups, averaged.
 
     ``policy``: ``greedy`` (the model's argmax, as at prediction) or
     ``random`` (uniform over the valid actions: the chance reference).
     ``multi_interest`` averages over the users whose history spans two or more
     planted groups (a single-group history is trivially recovered by putting
-    everything in one group). Both come from one allocation pass.
+    everything in one group). All three come from one allocation pass; on a
+    dataset without planted groups the ARI fields are NaN.
     """
-    if dataset.item_groups is None:
-        raise DataError(f"dataset {dataset.name!r} has no planted groups to compare with")
     if policy == "greedy":
         choose_actions = None
     elif policy == "random":
@@ -84,7 +86,7 @@ def allocation_ari(
     else:
         raise ValueError(f"unknown policy {policy!r}")
     samples = dataset.split.eval_samples(split, process.model.config.max_len)
-    scores, multi = [], []
+    scores, multi, groups = [], [], []
     was_training = process.model.training
     process.model.eval()
     try:
@@ -92,6 +94,9 @@ def allocation_ari(
             for start in range(0, len(samples), batch_size):
                 batch = samples.subset(slice(start, start + batch_size))
                 state = process.allocate_history(batch, choose_actions)
+                groups.append(state.num_groups.float().cpu())
+                if dataset.item_groups is None:
+                    continue
                 histories = batch.histories.numpy()
                 assignments = state.assignments[:, :-1].cpu().numpy()
                 for row in range(len(batch)):
@@ -104,5 +109,7 @@ def allocation_ari(
     finally:
         process.model.train(was_training)
     return AllocationQuality(
-        float(np.mean(scores)), float(np.mean(multi)) if multi else float("nan")
+        groups_per_user=float(torch.cat(groups).mean()),
+        all_users=float(np.mean(scores)) if scores else float("nan"),
+        multi_interest=float(np.mean(multi)) if multi else float("nan"),
     )

@@ -29,7 +29,7 @@ from torch import nn
 from adasplit_env.envs.core import EnvParts
 from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
 from adasplit_env.model.policy import AllocationPolicyHead
-from agents.base import Agent, run_episodes
+from agents.base import REWARD_TERMS, Agent, run_episodes
 
 
 class PaperPolicyExtractor(BaseFeaturesExtractor):
@@ -175,7 +175,7 @@ class SB3Agent(Agent):
                 ).item(),
                 "hist/groups_per_episode": torch.tensor([e["num_groups"] for e in chunk]),
             }
-            for term in ("allocation", "orthogonality", "creation"):
+            for term in REWARD_TERMS:
                 stats[f"rewards/{term}"] = float(np.mean([e[f"{term}_reward"] for e in chunk]))
             trainer.optimize(seq_loss, stats, self._writer)
         self.model.eval()

@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from adasplit_env.allocation_quality import allocation_ari
+from adasplit_env.allocation_quality import allocation_quality
 from adasplit_env.baselines import BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset
@@ -259,21 +259,6 @@ class Trainer:
         finally:
             self.model.train()
 
-    def groups_per_user(self, split: str, batch_size: int = 1024) -> float:
-        """Mean number of groups the greedy policy builds over the ``split`` histories."""
-        samples = self.dataset.split.eval_samples(split, self.config.max_len)
-        self.model.eval()
-        try:
-            counts = []
-            with torch.no_grad():
-                for start in range(0, len(samples), batch_size):
-                    batch = samples.subset(slice(start, start + batch_size))
-                    state = self.process.allocate_history_greedily(batch)
-                    counts.append(state.num_groups.float().cpu())
-            return float(torch.cat(counts).mean())
-        finally:
-            self.model.train()
-
     # training ----------------------------------------------------------
     def _log_update(self, writer: SummaryWriter, stats: dict) -> None:
         step = self.progress.global_step
@@ -410,7 +395,8 @@ class Trainer:
             writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
         record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
         if self.dataset.item_groups is not None and self.process is not None:
-            record["allocation/ari"] = allocation_ari(self.process, self.dataset, "val").all_users
+            quality = allocation_quality(self.process, self.dataset, "val")
+            record["allocation/ari"] = quality.all_users
             writer.add_scalar("allocation/ari", record["allocation/ari"], self.progress.global_step)
         if metrics[SELECTION_METRIC] > self.progress.best_metric:
             self.progress.best_metric = metrics[SELECTION_METRIC]
@@ -451,14 +437,16 @@ class Trainer:
             history=self.progress.history,
         )
         if self.process is not None:
-            results["groups_per_user"] = self.groups_per_user("test")
-        if self.dataset.item_groups is not None and self.process is not None:
-            for policy, suffix in (("greedy", ""), ("random", "_random")):
-                quality = allocation_ari(
-                    self.process, self.dataset, "test", policy=policy, seed=self.config.seed
+            # One greedy pass: the groups per user and, on planted data, the ARI.
+            greedy = allocation_quality(self.process, self.dataset, "test")
+            results["groups_per_user"] = greedy.groups_per_user
+            if self.dataset.item_groups is not None:
+                chance = allocation_quality(
+                    self.process, self.dataset, "test", policy="random", seed=self.config.seed
                 )
-                results[f"allocation_ari{suffix}"] = quality.all_users
-                results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest
+                for suffix, quality in (("", greedy), ("_random", chance)):
+                    results[f"allocation_ari{suffix}"] = quality.all_users
+                    results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest
         # Wall time of the whole run: training, per-epoch validation, this report.
         results["final_eval_seconds"] = time.perf_counter() - start
         results["total_seconds"] = (

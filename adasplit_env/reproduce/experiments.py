@@ -145,13 +145,20 @@ def comparable(options: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in full.items() if key not in dropped}
 
 
+def search_candidates(dataset: str) -> list[Experiment]:
+    """The search's runs on ``dataset``: the paper's point moved as SEARCH_PLAN says."""
+    return [
+        Experiment(dataset, f"search/{move}", move, "budget", {**PAPER_POINT, **SEARCH_MOVES[move]})
+        for move in SEARCH_PLAN.get(dataset, ("default",))
+    ]
+
+
 def tuned_run_name(dataset: str, configs: Path) -> str:
     """The run dir of the tuned configuration: a search candidate when one is it."""
     tuned = comparable(tuned_values(configs, dataset))
-    for move in SEARCH_PLAN.get(dataset, ()):
-        candidate = Experiment(dataset, "", "", "budget", {**PAPER_POINT, **SEARCH_MOVES[move]})
+    for candidate in search_candidates(dataset):
         if comparable(expected_options(candidate, configs)) == tuned:
-            return f"search/{move}"
+            return candidate.name
     return "adasplit"
 
 
@@ -173,13 +180,7 @@ def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:
 def experiments(target: str, dataset: str, configs: Path) -> list[Experiment]:
     """The runs ``target`` needs on ``dataset``, in table order."""
     if target == "search":
-        moves = SEARCH_PLAN.get(dataset, ("default",))
-        return [
-            Experiment(
-                dataset, f"search/{move}", move, "budget", {**PAPER_POINT, **SEARCH_MOVES[move]}
-            )
-            for move in moves
-        ]
+        return search_candidates(dataset)
     if target == "table2":
         return [
             Experiment(dataset, tuned_run_name(dataset, configs), "AdaSplit", variant="adasplit"),

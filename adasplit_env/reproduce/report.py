@@ -15,7 +15,6 @@ from adasplit_env.io import atomic_write_bytes
 from adasplit_env.reproduce import paper
 from adasplit_env.reproduce.experiments import (
     PAPER_POINT,
-    SEARCH_MOVES,
     Experiment,
     tuned_run_name,
 )
@@ -59,7 +58,7 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
 
 
 def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path) -> str:
-    """Every search candidate with its validation NDCG@10 (all users), the chosen one in bold."""
+    """Every search candidate with its validation NDCG@10 (all users); moved options in bold."""
     keys = tuple(PAPER_POINT)
     lines = [
         "| dataset | candidate | "
@@ -71,11 +70,9 @@ def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path
         chosen = tuned_run_name(dataset, configs)
         for experiment in experiments:
             metrics = read_metrics(experiment, results)
-            settings = {**PAPER_POINT, **SEARCH_MOVES[experiment.label]}
+            settings = experiment.overrides  # the paper's point, moved options in bold
             cells = [
-                f"**{settings[key]}**"
-                if key in SEARCH_MOVES[experiment.label]
-                else str(settings[key])
+                f"**{settings[key]}**" if settings[key] != PAPER_POINT[key] else str(settings[key])
                 for key in keys
             ]
             if metrics is None:
@@ -130,26 +127,28 @@ def figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = [d for d, exps in runs.items() if any(read_metrics(e, results) for e in exps)]
-    if not datasets:
+    finished = {}  # dataset -> [(experiment, metrics)] of the runs that have finished
+    for dataset, experiments in runs.items():
+        pairs = [(e, read_metrics(e, results)) for e in experiments]
+        if pairs := [(e, m) for e, m in pairs if m is not None]:
+            finished[dataset] = pairs
+    if not finished:
         return None
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
-    for axis, dataset in zip(axes[0], datasets):
-        experiments = runs[dataset]
-        values = {
-            e.label: read_metrics(e, results) for e in experiments if read_metrics(e, results)
-        }
+    fig, axes = plt.subplots(1, len(finished), figsize=(5 * len(finished), 3.6), squeeze=False)
+    for axis, (dataset, pairs) in zip(axes[0], finished.items()):
         if target == "figure4":
-            width = 0.8 / max(len(values), 1)
-            for index, (label, metrics) in enumerate(values.items()):
+            width = 0.8 / len(pairs)
+            for index, (experiment, metrics) in enumerate(pairs):
                 positions = [m + index * width for m in range(len(METRICS))]
-                axis.bar(positions, [metrics["test"][k] for k in METRICS], width, label=label)
-            axis.set_xticks([m + width * (len(values) - 1) / 2 for m in range(len(METRICS))])
+                axis.bar(
+                    positions, [metrics["test"][k] for k in METRICS], width, label=experiment.label
+                )
+            axis.set_xticks([m + width * (len(pairs) - 1) / 2 for m in range(len(METRICS))])
             axis.set_xticklabels(METRICS)
         else:
-            lengths = [e.variant for e in experiments if read_metrics(e, results)]
+            lengths = [e.variant for e, _ in pairs]
             for key in METRICS:
-                axis.plot(lengths, [m["test"][key] for m in values.values()], marker="o", label=key)
+                axis.plot(lengths, [m["test"][key] for _, m in pairs], marker="o", label=key)
             axis.set_xlabel("history length l")
             axis.set_xticks(lengths)
         axis.set_title(dataset)
