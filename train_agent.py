@@ -37,6 +37,10 @@ def _optional_int(text: str) -> int | None:
     return None if str(text).lower() in ("none", "") else int(text)
 
 
+def _optional_float(text: str) -> float | None:
+    return None if str(text).lower() in ("none", "") else float(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_agent.py",
@@ -60,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs.update(type=_bool, metavar="BOOL")
         elif spec.name in ("max_groups", "num_layers", "num_heads"):
             kwargs["type"] = _optional_int
+        elif spec.name == "dropout":
+            kwargs["type"] = _optional_float
         elif spec.name in ("data_dir", "run_dir"):
             kwargs["type"] = str
         elif default is not None:

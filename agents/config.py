@@ -51,7 +51,11 @@ class TrainConfig:
     )
     num_layers: int | None = _opt(None, "transformer blocks (default: AdaSplit 1, SASRec 2)")
     num_heads: int | None = _opt(None, "attention heads per block (default: AdaSplit 1, SASRec 2)")
-    dropout: float = _opt(0.2, "dropout in the encoder during training")
+    dropout: float | None = _opt(
+        None,
+        "dropout during training (default: AdaSplit 0.2 in the encoder; "
+        "SASRec 0.5, GRU4Rec 0.3 as in RecBole)",
+    )
     group_updater: str = _opt(
         "attn_gru",
         "group updater (Adasplit-LSTM: lstm, -AveragePooling: mean)",

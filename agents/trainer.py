@@ -25,7 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from adasplit_env.allocation_quality import allocation_quality
-from adasplit_env.baselines import BaselineConfig, build_baseline
+from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, ConfigError
@@ -166,7 +166,9 @@ class Trainer:
                 max_len=config.max_len,
                 num_layers=config.num_layers or 2,
                 num_heads=config.num_heads or 2,
-                dropout=config.dropout,
+                dropout=(
+                    config.dropout if config.dropout is not None else BASELINE_DROPOUT[config.model]
+                ),
             )
             self.model = build_baseline(baseline).to(self.device)
             self.process = None

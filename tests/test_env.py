@@ -14,6 +14,7 @@ from adasplit_env.envs.core import build_env_parts
 from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
 from adasplit_env.errors import ConfigError
 from adasplit_env.model import AdaSplitModel, ModelConfig
+from adasplit_env.model.init import init_weights
 from adasplit_env.scoring import score_all_items
 
 
@@ -244,6 +245,8 @@ def test_scorer_matches_per_item_reference():
     dataset = load_dataset("synthetic")
     parts = build_env_parts(dataset, dim=8, max_groups=5, eps=0.6)
     process = parts.process
+    # weights as spread as a trained model's, so that no argmax over groups is a near-tie
+    init_weights(process.model, std=0.5)
     process.model.eval()
     samples = dataset.split.eval_samples("test", 10).subset(slice(0, 6))
     fast = score_all_items(process, samples)

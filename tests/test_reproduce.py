@@ -72,6 +72,8 @@ def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, 
         str(results),
         "--configs",
         str(configs),
+        "--seeds",
+        "1",
     ]
     assert main([*argv, "--document", str(document), "--threads", "1"]) == 0
     names = ["search/default", "sasrec", "gru4rec", "pop"]
@@ -96,7 +98,7 @@ def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, 
 
     write_config(configs, dim=8)  # a budget key: every trained run is out of date
     states = {s.experiment.name: s.status for s in map(
-        lambda e: run_state(e, results, configs), experiments("table2", "synthetic", configs)
+        lambda e: run_state(e, results, configs), experiments("table2", "synthetic", configs, 1)
     )}  # fmt: skip
     assert states == {
         "search/default": "stale",
@@ -105,15 +107,40 @@ def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, 
         "pop": "finished",
     }
     write_config(configs, eps=0.3)  # an AdaSplit option: the baselines stay valid
-    rows = experiments("table2", "synthetic", configs)
+    rows = experiments("table2", "synthetic", configs, 1)
     assert [run_state(e, results, configs).status for e in rows] == [
         "missing", "finished", "finished", "finished"
     ]  # fmt: skip
 
 
+def test_seeds_are_run_dirs_of_their_own_and_cells_their_mean(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    runs = experiments("table2", "synthetic", configs)  # table2: 3 seeds unless told
+    sasrec = [e for e in runs if e.label == "SASRec"]
+    assert [e.run_dir(tmp_path).name for e in sasrec] == ["sasrec", "sasrec-seed1", "sasrec-seed2"]
+    assert [comparable(run_state(e, tmp_path, configs).options)["seed"] for e in sasrec] == [
+        0, 1, 2
+    ]  # fmt: skip
+    assert [e.name for e in runs if e.label == "Popularity"] == ["pop"]  # deterministic: one
+    for seed, value in zip((0, 1), (4.0, 6.0)):  # seed 2 left unrun
+        metrics = {k: value for k in report.METRICS}
+        sasrec[seed].run_dir(tmp_path).mkdir(parents=True)
+        (sasrec[seed].run_dir(tmp_path) / "metrics.json").write_text(
+            json.dumps({"val": metrics, "test": metrics, "epochs": 9, "best_epoch": seed + 1})
+        )
+    table = report.metric_table("table2", {"synthetic": runs}, tmp_path)
+    cells = " | ".join(["5.00 ± 1.41"] * len(report.METRICS))
+    assert f"| synthetic | SASRec | {cells} | 2/3 | 9 (1), 9 (2) | – |" in table
+    assert "| synthetic | GRU4Rec | not run" in table
+    with pytest.raises(Exception, match="seeds must be >= 1"):
+        experiments("table2", "synthetic", configs, 0)
+
+
 def test_a_partial_run_is_resumed(tmp_path):
     configs = write_config(tmp_path / "configs")
-    (experiment,) = [e for e in experiments("table2", "synthetic", configs) if e.name == "sasrec"]
+    (experiment,) = [
+        e for e in experiments("table2", "synthetic", configs) if e.name == "sasrec" and not e.seed
+    ]
     run_dir = experiment.run_dir(tmp_path)
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({**SMALL, "model": "sasrec", "threads": 3}))
@@ -134,7 +161,7 @@ def test_figure5_table_and_png_from_run_dirs(tmp_path):
             json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
         )
     table = report.metric_table("figure5", runs, tmp_path)
-    assert "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 3 (2) | – |" in table
+    assert "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 1/1 | 3 (2) | – |" in table
     assert "| synthetic | l = 40 | not run |" in table
     png = report.figure("figure5", runs, tmp_path, tmp_path / "figure5.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,7 @@
 """Sequential-recommendation baselines in the same harness (same split, ranking, metrics)."""
 
 from adasplit_env.baselines.models import (
+    BASELINE_DROPOUT,
     BASELINES,
     BaselineConfig,
     GRU4Rec,
@@ -8,4 +9,11 @@ from adasplit_env.baselines.models import (
     build_baseline,
 )
 
-__all__ = ["BASELINES", "BaselineConfig", "GRU4Rec", "SASRec", "build_baseline"]
+__all__ = [
+    "BASELINE_DROPOUT",
+    "BASELINES",
+    "BaselineConfig",
+    "GRU4Rec",
+    "SASRec",
+    "build_baseline",
+]

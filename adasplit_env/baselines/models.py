@@ -23,8 +23,11 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from adasplit_env.data.interactions import PAD
 from adasplit_env.errors import ConfigError
+from adasplit_env.model.init import init_weights
 
 BASELINES = ("sasrec", "gru4rec")
+# RecBole 1.2.1's defaults (hidden and attention dropout for SASRec, dropout_prob for GRU4Rec)
+BASELINE_DROPOUT = {"sasrec": 0.5, "gru4rec": 0.3}
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,6 @@ class _SequenceRecommender(nn.Module):
         super().__init__()
         self.config = config
         self.item_embeddings = nn.Embedding(config.num_items + 1, config.dim, padding_idx=PAD)
-        nn.init.normal_(self.item_embeddings.weight, std=0.02)
-        with torch.no_grad():
-            self.item_embeddings.weight[PAD].zero_()
 
     def sequence_repr(self, histories: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -119,6 +119,7 @@ class SASRec(_SequenceRecommender):
             _PostNormBlock(config.dim, config.num_heads, config.dropout)
             for _ in range(config.num_layers)
         )
+        init_weights(self)
 
     def sequence_repr(self, histories: torch.Tensor) -> torch.Tensor:
         batch, length = histories.shape
@@ -140,6 +141,7 @@ class GRU4Rec(_SequenceRecommender):
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(config.dim, config.dim, batch_first=True)
         self.output = nn.Linear(config.dim, config.dim)
+        init_weights(self)
 
     def sequence_repr(self, histories: torch.Tensor) -> torch.Tensor:
         lengths = (histories != PAD).sum(dim=1).clamp(min=1)

@@ -8,6 +8,7 @@ from torch import nn
 from adasplit_env.data.interactions import PAD
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
+from adasplit_env.model.init import init_weights
 from adasplit_env.model.policy import AllocationPolicyHead
 from adasplit_env.model.updaters import make_group_updater
 
@@ -33,13 +34,7 @@ class AdaSplitModel(nn.Module):
         self.policy = AllocationPolicyHead(dim, eps=config.eps, temperature=config.temperature)
         self.group_updater = make_group_updater(config.group_updater, dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        for embedding in (self.item_embeddings, self.user_embeddings):
-            nn.init.normal_(embedding.weight, std=self.config.dim**-0.5)
-            with torch.no_grad():
-                embedding.weight[PAD].zero_()
+        init_weights(self)
 
     @property
     def max_groups(self) -> int:

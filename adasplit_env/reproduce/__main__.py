@@ -9,7 +9,12 @@ from pathlib import Path
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.io import atomic_write_bytes
 from adasplit_env.reproduce import report
-from adasplit_env.reproduce.experiments import DEFAULT_DATASETS, TARGETS, experiments
+from adasplit_env.reproduce.experiments import (
+    DEFAULT_DATASETS,
+    DEFAULT_SEEDS,
+    TARGETS,
+    experiments,
+)
 from adasplit_env.reproduce.runner import run_missing, run_state
 
 FIGURES = ("figure4", "figure5")
@@ -37,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets to cover (default per target: "
         + "; ".join(f"{t}: {' '.join(d)}" for t, d in DEFAULT_DATASETS.items())
         + ")",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        help="seeds per row, each a run dir of its own (default: table2 "
+        f"{DEFAULT_SEEDS['table2']}, the other targets 1); cells show mean ± std",
     )
     parser.add_argument("--results", default="results", help="root of the run dirs")
     parser.add_argument("--configs", default="configs", help="folder of <dataset>.yaml")
@@ -66,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     results, configs = Path(args.results), Path(args.configs)
     plan = {
         target: {
-            dataset: experiments(target, dataset, configs)
+            dataset: experiments(target, dataset, configs, args.seeds)
             for dataset in (args.datasets or DEFAULT_DATASETS[target])
         }
         for target in targets
@@ -110,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in TARGETS
         for dataset in dict.fromkeys([*DEFAULT_DATASETS[target], *(args.datasets or ())])
         if (configs / f"{dataset}.yaml").is_file()
-        for experiment in experiments(target, dataset, configs)
+        for experiment in experiments(target, dataset, configs, args.seeds)
     ]
     report.replace_section(document, "runs", report.runs_table(every_run, results))
     if failed:

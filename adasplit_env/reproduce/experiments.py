@@ -11,11 +11,13 @@ A run's options come from ``configs/<dataset>.yaml`` in one of two ways:
 
 Run dirs live at ``<results>/<dataset>/<name>``; an ablation whose setting is
 the tuned one (e.g. the attention-GRU row of Table 3) reuses the Table 2 run.
+A row run with several seeds has one run dir per seed: ``<name>`` for seed 0,
+``<name>-seed<k>`` for seed k, and its table cell is their mean and std.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,8 @@ CURRICULA = {
     "none": "AdaSplit-None",
 }
 MAX_LENS = (5, 10, 20, 30, 40)
+# Seeds per row when the command line does not say (Table 2: mean and std of 3).
+DEFAULT_SEEDS = {"table2": 3}
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,14 @@ class Experiment:
     base: str = "tuned"  # "tuned" | "budget" | "popularity"
     overrides: dict = field(default_factory=dict, hash=False, compare=False)
     variant: Any = None  # the ablated option's value (Tables 3-4, Figures 4-5)
+    seed: int = 0
 
     def run_dir(self, results: Path) -> Path:
-        return Path(results) / self.dataset / self.name
+        name = self.name if self.seed == 0 else f"{self.name}-seed{self.seed}"
+        return Path(results) / self.dataset / name
+
+    def with_seed(self, seed: int) -> Experiment:
+        return replace(self, seed=seed, overrides=dict(self.overrides))
 
 
 def config_path(configs: Path, dataset: str) -> Path:
@@ -123,7 +132,8 @@ def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
     values = tuned_values(configs, experiment.dataset)
     if experiment.base == "budget":
         values = {key: values[key] for key in BUDGET_KEYS if key in values}
-    return {**values, **experiment.overrides}
+    seed = {"seed": experiment.seed} if experiment.seed else {}
+    return {**values, **experiment.overrides, **seed}
 
 
 # Options that change how a run is carried out, not what it computes.
@@ -177,8 +187,22 @@ def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:
     return runs
 
 
-def experiments(target: str, dataset: str, configs: Path) -> list[Experiment]:
-    """The runs ``target`` needs on ``dataset``, in table order."""
+def experiments(
+    target: str, dataset: str, configs: Path, seeds: int | None = None
+) -> list[Experiment]:
+    """The runs ``target`` needs on ``dataset``, in table order, each row with ``seeds``
+    seeds (default: DEFAULT_SEEDS, else 1; the popularity floor is deterministic: one)."""
+    seeds = DEFAULT_SEEDS.get(target, 1) if seeds is None else seeds
+    if seeds < 1:
+        raise ConfigError(f"seeds must be >= 1, got {seeds}")
+    return [
+        experiment.with_seed(seed)
+        for experiment in _rows(target, dataset, configs)
+        for seed in range(1 if experiment.base == "popularity" else seeds)
+    ]
+
+
+def _rows(target: str, dataset: str, configs: Path) -> list[Experiment]:
     if target == "search":
         return search_candidates(dataset)
     if target == "table2":

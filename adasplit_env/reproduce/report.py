@@ -35,25 +35,57 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def rows(experiments: list[Experiment]) -> list[list[Experiment]]:
+    """The experiments grouped into table rows: the seeds of one run, in order."""
+    grouped: dict[tuple[str, str], list[Experiment]] = {}
+    for experiment in experiments:
+        grouped.setdefault((experiment.name, experiment.label), []).append(experiment)
+    return list(grouped.values())
+
+
+def row_metrics(seeds: list[Experiment], results: Path) -> list[dict]:
+    """metrics.json of every finished seed of a row."""
+    return [m for m in (read_metrics(e, results) for e in seeds) if m is not None]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def mean_test(finished: list[dict], key: str) -> float | None:
+    return mean_std([m["test"][key] for m in finished])[0] if finished else None
+
+
+def _cell(values: list[float]) -> str:
+    """One value, or ``mean ± std`` (sample std) over the seeds."""
+    mean, std = mean_std(values)
+    return f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {std:.2f}"
+
+
 def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) -> str:
-    """Test metrics of every run, ours (paper) per cell."""
+    """Test metrics of every row, ours (paper) per cell; mean ± std over the finished seeds."""
     reference = PAPER_TABLES.get(target, {})
-    header = "| dataset | model | " + " | ".join(METRICS) + " | epochs (best) | groups/user |"
-    lines = [header, "|" + "---|" * (len(METRICS) + 4)]
+    header = (
+        "| dataset | model | " + " | ".join(METRICS) + " | seeds | epochs (best) | groups/user |"
+    )
+    lines = [header, "|" + "---|" * (len(METRICS) + 5)]
     for dataset, experiments in runs.items():
-        for experiment in experiments:
-            metrics = read_metrics(experiment, results)
-            published = reference.get(dataset, {}).get(experiment.variant)
+        for seeds in rows(experiments):
+            finished = row_metrics(seeds, results)
+            published = reference.get(dataset, {}).get(seeds[0].variant)
             cells = []
             for index, key in enumerate(METRICS):
-                ours = NOT_RUN if metrics is None else _fmt(metrics["test"][key])
+                ours = _cell([m["test"][key] for m in finished]) if finished else NOT_RUN
                 cells.append(ours if published is None else f"{ours} ({published[index]:.2f})")
-            epochs = "–"
-            if metrics is not None and "epochs" in metrics:
-                epochs = f"{metrics['epochs']} ({metrics['best_epoch']})"
-            groups = _fmt((metrics or {}).get("groups_per_user"))
-            row = f"| {dataset} | {experiment.label} | " + " | ".join(cells)
-            lines.append(f"{row} | {epochs} | {groups} |")
+            trained = [m for m in finished if "epochs" in m]
+            epochs = ", ".join(f"{m['epochs']} ({m['best_epoch']})" for m in trained) or "–"
+            groups = [m["groups_per_user"] for m in finished if "groups_per_user" in m]
+            seeds_cell = f"{len(finished)}/{len(seeds)}"
+            row = f"| {dataset} | {seeds[0].label} | " + " | ".join(cells)
+            lines.append(f"{row} | {seeds_cell} | {epochs} | {_cell(groups) if groups else '–'} |")
     return "\n".join(lines)
 
 
@@ -129,8 +161,10 @@ def figure(
 
     finished = {}  # dataset -> [(experiment, metrics)] of the runs that have finished
     for dataset, experiments in runs.items():
-        pairs = [(e, read_metrics(e, results)) for e in experiments]
-        if pairs := [(e, m) for e, m in pairs if m is not None]:
+        pairs = [(row[0], row_metrics(row, results)) for row in rows(experiments)]
+        if pairs := [
+            (e, {"test": {key: mean_test(ms, key) for key in METRICS}}) for e, ms in pairs if ms
+        ]:
             finished[dataset] = pairs
     if not finished:
         return None
@@ -180,16 +214,16 @@ def replace_section(document: Path, name: str, body: str) -> bool:
 def gap_table(runs: dict[str, list[Experiment]], results: Path) -> str:
     """AdaSplit's test NDCG@10 against the paper's and against our SASRec on the same split."""
     lines = [
-        "| dataset | ours | paper | ours / paper | our SASRec | ours / our SASRec |",
+        "| dataset | ours (seed mean) | paper | ours / paper | our SASRec (seed mean) "
+        "| ours / our SASRec |",
         "|---|---|---|---|---|---|",
     ]
     for dataset, experiments in runs.items():
-        by_variant = {e.variant: read_metrics(e, results) for e in experiments}
-        ours, sasrec = by_variant.get("adasplit"), by_variant.get("sasrec")
+        by_variant = {row[0].variant: row_metrics(row, results) for row in rows(experiments)}
         published = paper.TABLE2.get(dataset, {}).get("adasplit")
-        value = None if ours is None else ours["test"]["NDCG@10"]
+        value = mean_test(by_variant.get("adasplit", []), "NDCG@10")
         reference = None if published is None else published[2]
-        baseline = None if sasrec is None else sasrec["test"]["NDCG@10"]
+        baseline = mean_test(by_variant.get("sasrec", []), "NDCG@10")
 
         def ratio(a, b):
             return "–" if a is None or not b else f"{a / b:.2f}"

@@ -147,7 +147,13 @@ def run_missing(
             command = _train_command(state, data_dir, threads)
             echo(f"{state.run_dir}: {'resuming' if state.status == 'partial' else 'training'}")
             log = open(state.run_dir / "train.log", "a")
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            # unbuffered, so that train.log shows each epoch as it ends
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
             log.close()
             running.append((state, process, time.perf_counter()))
         for entry in list(running):
