@@ -115,6 +115,10 @@ class AllocationState:
         return AllocationState(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
 
 
+# The reward's terms, each a StepOutput field "<term>_reward" (likelihood: an option, 0 by default).
+REWARD_TERMS = ("allocation", "orthogonality", "creation", "likelihood")
+
+
 @dataclass(frozen=True)
 class StepOutput:
     """What one step produced, per episode (B,)."""
@@ -122,13 +126,18 @@ class StepOutput:
     allocation_reward: torch.Tensor  # Eq. 14
     orthogonality_reward: torch.Tensor  # Eq. 15
     creation_reward: torch.Tensor  # Eq. 16-17
-    reward: torch.Tensor  # r_loss + lambda_o * r_ort + r_create
+    likelihood_reward: torch.Tensor  # log p(target) at the target step (option), else 0
+    reward: torch.Tensor  # paper_weight (r_loss + lambda_o r_ort + r_create) + w log p(target)
     created: torch.Tensor  # bool: the step opened a group
     chosen: torch.Tensor  # int64 slot the item went to
     active: torch.Tensor  # bool: the episode took this step (was not done)
     was_target: torch.Tensor  # bool: the step allocated the target
     selected_group_repr: torch.Tensor  # (B, d) p_a before the update (Eq. 20 at the target)
     done: torch.Tensor  # bool: the episode is over after this step
+
+    def reward_terms(self) -> dict[str, torch.Tensor]:
+        """Each term of REWARD_TERMS, unweighted, by name."""
+        return {term: getattr(self, f"{term}_reward") for term in REWARD_TERMS}
 
 
 def creation_penalty(num_created: torch.Tensor, config: RewardConfig) -> torch.Tensor:
@@ -283,7 +292,12 @@ class AllocationProcess:
         width = state.active_width  # no group beyond it, even after this step
         orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
         creation = -creation_penalty(state.num_created, self.rewards) * created
-        reward = allocation + self.rewards.lambda_o * orthogonality + creation
+        likelihood = self._likelihood_reward(state, selected, at_target & active)
+        rewards = self.rewards
+        reward = (
+            rewards.paper_weight * (allocation + rewards.lambda_o * orthogonality + creation)
+            + rewards.likelihood_weight * likelihood
+        )
         zero = torch.zeros_like(reward)
         allocation = torch.where(active, allocation, zero)
         orthogonality = torch.where(active, orthogonality, zero)
@@ -309,6 +323,7 @@ class AllocationProcess:
             allocation_reward=allocation,
             orthogonality_reward=orthogonality,
             creation_reward=creation,
+            likelihood_reward=likelihood,
             reward=reward,
             created=created,
             chosen=chosen,
@@ -318,6 +333,24 @@ class AllocationProcess:
             done=done,
         )
         return next_state, output
+
+    def _likelihood_reward(
+        self, state: AllocationState, selected: torch.Tensor, at_target: torch.Tensor
+    ) -> torch.Tensor:
+        """log p(target) under the model's scoring rule, in the rows allocating their
+        target now (0 elsewhere, and everywhere when the option is off). A reward,
+        so no gradient; computed only for those rows (one item-logit row each)."""
+        reward = torch.zeros(state.batch_size, device=selected.device, dtype=selected.dtype)
+        if self.rewards.likelihood_weight == 0 or not bool(at_target.any()):
+            return reward
+        rows = torch.nonzero(at_target).flatten()
+        with torch.no_grad():
+            logits = self.model.target_logits(
+                selected[rows], state.group_reprs[rows], state.group_mask[rows]
+            )
+            targets = state.current_item_ids[rows]
+            log_likelihood = torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
+        return reward.index_put((rows,), log_likelihood)
 
     def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
         """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space)."""

@@ -1,5 +1,7 @@
 """Full-ranking scores of the AdaSplit recommender (paper section 3.3, Eq. 22).
 
+(With the ``max`` scoring option, :func:`best_group_scores` instead.)
+
 The history is allocated with argmax actions. Then for every candidate item
 c the policy runs with ``v = e_c``; the argmax group ``a(c)`` scores
 ``p_{a(c)} . e_c``, and where the argmax is "create", the new group is
@@ -32,6 +34,8 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
     """
     model = process.model
     policy = model.policy
+    if model.config.scoring == "max":
+        return best_group_scores(process, samples)
     with torch.no_grad():
         state = process.allocate_history_greedily(samples)
         used = int(state.num_groups.max())
@@ -80,6 +84,16 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
             creates = can_create[:, None] & (policy.eps > torch.sigmoid(best_score + output_bias))
             join_scores = affinity.gather(2, best_group[..., None])[..., 0]
             scores[:, start:stop] = torch.where(creates, create_scores[:, start:stop], join_scores)
+        scores[:, PAD] = -torch.inf
+    return scores
+
+
+def best_group_scores(process: AllocationProcess, samples: Samples) -> torch.Tensor:
+    """The ``max`` scoring option: ``max_i p_i . e_c`` over the greedily allocated
+    history's groups, (B, num_items + 1); the padding column is -inf."""
+    with torch.no_grad():
+        state = process.allocate_history_greedily(samples)
+        scores = process.model.best_group_logits(state.group_reprs, state.group_mask)
         scores[:, PAD] = -torch.inf
     return scores
 

@@ -16,10 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from adasplit_env.data.split import Samples
-from adasplit_env.process import AllocationProcess, AllocationState
+from adasplit_env.process import REWARD_TERMS, AllocationProcess, AllocationState
 from adasplit_env.scoring import score_all_items
 
-REWARD_TERMS = ("allocation", "orthogonality", "creation")
 # What every learner logs per update (Rollout.summary), so that curves overlay.
 EPISODE_TAGS = (
     "charts/episode_return",
@@ -35,7 +34,9 @@ class Rollout:
     """B episodes run to the end; (B, T) tensors over the steps taken.
 
     ``active[b, t]`` is False once episode b is over (its entries are zero).
-    ``target_group_repr`` is p_a chosen for the target (Eq. 20).
+    ``target_group_repr`` is p_a chosen for the target (Eq. 20);
+    ``history_group_reprs`` / ``history_group_mask`` the groups the history
+    built, as the target step saw them (what the ``max`` scoring reads).
     """
 
     actions: torch.Tensor
@@ -46,6 +47,8 @@ class Rollout:
     created: torch.Tensor
     active: torch.Tensor
     target_group_repr: torch.Tensor
+    history_group_reprs: torch.Tensor
+    history_group_mask: torch.Tensor
     final_state: AllocationState
     values: torch.Tensor | None = None  # (B, T) from value_fn, when given
 
@@ -91,6 +94,7 @@ def run_episodes(
     columns: dict[str, list[torch.Tensor]] = {key: [] for key in names}
     values = []
     target_repr = torch.zeros_like(state.user_embs)
+    history_groups, history_mask = state.group_reprs, state.group_mask
     while not bool(state.done.all()):
         if value_fn is not None:
             values.append(value_fn(state))
@@ -107,18 +111,22 @@ def run_episodes(
             actions = torch.multinomial(policy, 1, generator=generator)[:, 0]
         log_probs = log_policy.gather(1, actions[:, None])[:, 0]
         entropy = -(policy * log_policy.masked_fill(policy == 0, 0.0)).sum(dim=1)
+        before = state
         state, out = process.step(state, actions)
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
+        history_groups = torch.where(
+            out.was_target[:, None, None], before.group_reprs, history_groups
+        )
+        history_mask = torch.where(out.was_target[:, None], before.group_mask, history_mask)
         columns["actions"].append(actions)
         columns["log_probs"].append(torch.where(active, log_probs, torch.zeros_like(log_probs)))
         columns["entropies"].append(torch.where(active, entropy, torch.zeros_like(entropy)))
         columns["rewards"].append(out.reward)
         columns["created"].append(out.created)
         columns["active"].append(active)
-        columns["allocation"].append(out.allocation_reward)
-        columns["orthogonality"].append(out.orthogonality_reward)
-        columns["creation"].append(out.creation_reward)
+        for term, value in out.reward_terms().items():
+            columns[term].append(value)
     stacked = {key: torch.stack(value, dim=1) for key, value in columns.items()}
     return Rollout(
         actions=stacked["actions"],
@@ -129,6 +137,8 @@ def run_episodes(
         created=stacked["created"],
         active=stacked["active"],
         target_group_repr=target_repr,
+        history_group_reprs=history_groups,
+        history_group_mask=history_mask,
         final_state=state,
         values=torch.stack(values, dim=1) if values else None,
     )
@@ -159,6 +169,11 @@ class Agent(nn.Module):
         return score_all_items(self.process, batch)
 
     def policy_logits(self, state: AllocationState) -> torch.Tensor:
+        """The paper's policy; with ``rl_gradient policy`` it reads a detached state, so
+        that the policy-gradient loss trains the policy head only (not the encoder,
+        the embeddings or the group updater through the policy's inputs)."""
+        if getattr(self.config, "rl_gradient", "full") == "policy":
+            state = state.detach()
         return self.process.policy_logits(state)
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
@@ -186,6 +201,9 @@ class Agent(nn.Module):
         return self.parameters()
 
     def sequence_loss(self, rollout: Rollout, batch: Samples) -> torch.Tensor:
-        """Eq. 20: cross-entropy of ``p_a . E`` over all items for the target's group."""
-        logits = self.model.item_logits(rollout.target_group_repr)
+        """Eq. 20: cross-entropy of ``p_a . E`` over all items for the target's group
+        (with ``scoring max``: of ``max_i p_i . E`` over the history's groups)."""
+        logits = self.model.target_logits(
+            rollout.target_group_repr, rollout.history_group_reprs, rollout.history_group_mask
+        )
         return F.cross_entropy(logits, batch.targets.to(logits.device))

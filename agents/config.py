@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from adasplit_env.errors import ConfigError
-from adasplit_env.model.config import CURRICULA, ENCODERS, GROUP_UPDATERS, ModelConfig, RewardConfig
+from adasplit_env.model.config import (
+    CURRICULA,
+    ENCODERS,
+    GROUP_STARTS,
+    GROUP_UPDATERS,
+    SCORINGS,
+    ModelConfig,
+    RewardConfig,
+)
 
 
 def _opt(default, help: str, **extra):
@@ -68,6 +76,18 @@ class TrainConfig:
     temperature: float = _opt(
         1.0, "policy temperature (1.0 = the paper's policy; an option beyond it)"
     )
+    group_start: str = _opt(
+        "user",
+        "what groups start from: user (the paper's e_u), zero or learned (shared by all users; "
+        "no per-user parameters). Beyond the paper",
+        choices=GROUP_STARTS,
+    )
+    scoring: str = _opt(
+        "paper",
+        "item scoring: paper (the policy's argmax group per candidate, section 3.3) or max "
+        "(best-matching group, max_i p_i.e_c, also in L_seq). Beyond the paper",
+        choices=SCORINGS,
+    )
     # reward and loss (Eq. 14-21)
     beta: float = _opt(0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)")
     lambda_o: float = _opt(0.1, "weight of the orthogonality reward (Eq. 18)")
@@ -75,6 +95,26 @@ class TrainConfig:
     curriculum: str = _opt("exponential", "creation penalty schedule (Eq. 17)", choices=CURRICULA)
     penalty: float = _opt(
         1.1, "b1 (exponential), a1 (linear) or the constant (keep) of the penalty"
+    )
+    likelihood_reward: float = _opt(
+        0.0,
+        "weight w of a reward at the target step: w * log-likelihood of the target under the "
+        "scoring rule (0: the paper's reward). Beyond the paper",
+    )
+    paper_reward_weight: float = _opt(
+        1.0, "scale of the paper's three reward terms (1: the paper). Beyond the paper"
+    )
+    reinforce_baseline: str = _opt(
+        "none",
+        "reinforce: subtract from each step's return the batch mean at that step "
+        "(batch_mean) or nothing (none, the paper)",
+        choices=("none", "batch_mean"),
+    )
+    rl_gradient: str = _opt(
+        "full",
+        "where L_rl's gradient goes: full (policy, encoder, embeddings: the paper) or policy "
+        "(stopped at the policy's inputs)",
+        choices=("full", "policy"),
     )
     # other learners (ignored by reinforce)
     gae_lambda: float = _opt(0.95, "a2c: GAE lambda (1.0: return minus value)")
@@ -124,7 +164,11 @@ class TrainConfig:
 
     def reward_config(self) -> RewardConfig:
         return RewardConfig(
-            lambda_o=self.lambda_o, curriculum=self.curriculum, penalty=self.penalty
+            lambda_o=self.lambda_o,
+            curriculum=self.curriculum,
+            penalty=self.penalty,
+            likelihood_weight=self.likelihood_reward,
+            paper_weight=self.paper_reward_weight,
         )
 
     def to_dict(self) -> dict[str, Any]:

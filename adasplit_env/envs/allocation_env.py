@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adasplit_env.data.datasets import Dataset
-from adasplit_env.envs.core import EpisodeBatch, build_env_parts, observation_space
+from adasplit_env.envs.core import REWARD_KEYS, EpisodeBatch, build_env_parts, observation_space
 from adasplit_env.model.adasplit import AdaSplitModel
 
 
@@ -134,9 +134,7 @@ class AllocationEnv(gym.Env):
             info.update(
                 created=bool(result["created"][0]),
                 chosen_group=int(result["chosen_group"][0]),
-                allocation_reward=float(result["allocation_reward"][0]),
-                orthogonality_reward=float(result["orthogonality_reward"][0]),
-                creation_reward=float(result["creation_reward"][0]),
+                **{key: float(result[key][0]) for key in REWARD_KEYS},
             )
         return info
 

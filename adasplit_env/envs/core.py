@@ -20,18 +20,11 @@ from adasplit_env.data.split import Samples
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
-from adasplit_env.process import AllocationProcess, AllocationState
+from adasplit_env.process import REWARD_TERMS, AllocationProcess, AllocationState
 
 SPLITS = ("train", "val", "test")
-INFO_KEYS = (
-    "num_groups",
-    "created",
-    "allocation_reward",
-    "orthogonality_reward",
-    "creation_reward",
-    "chosen_group",
-    "was_target",
-)
+REWARD_KEYS = tuple(f"{term}_reward" for term in REWARD_TERMS)
+INFO_KEYS = ("num_groups", "created", *REWARD_KEYS, "chosen_group", "was_target")
 
 
 @dataclass
@@ -188,9 +181,10 @@ class EpisodeBatch:
             "done": out.done.cpu().numpy(),
             "num_groups": self.state.num_groups.cpu().numpy(),
             "created": out.created.cpu().numpy(),
-            "allocation_reward": out.allocation_reward.float().cpu().numpy(),
-            "orthogonality_reward": out.orthogonality_reward.float().cpu().numpy(),
-            "creation_reward": out.creation_reward.float().cpu().numpy(),
+            **{
+                f"{term}_reward": value.float().cpu().numpy()
+                for term, value in out.reward_terms().items()
+            },
             "chosen_group": out.chosen.cpu().numpy(),
             "was_target": out.was_target.cpu().numpy(),
         }

@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
-from adasplit_env.envs.core import EnvParts, EpisodeBatch, observation_space
+from adasplit_env.envs.core import REWARD_KEYS, EnvParts, EpisodeBatch, observation_space
 
 
 class AllocationSB3VecEnv(VecEnv):
@@ -34,7 +34,8 @@ class AllocationSB3VecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         # Completed episodes' reward terms, for loggers (cleared by whoever reads them).
         self.finished_episodes: list[dict[str, float]] = []
-        self._running = np.zeros((num_envs, 5), dtype=np.float64)
+        # per episode so far: the return, each reward term, groups created
+        self._running = np.zeros((num_envs, len(REWARD_KEYS) + 2), dtype=np.float64)
 
     @classmethod
     def from_vector_env(cls, vector_env, seed: int | None = None) -> AllocationSB3VecEnv:
@@ -64,22 +65,13 @@ class AllocationSB3VecEnv(VecEnv):
         result = self.episodes.step(self._actions)
         dones = result["done"]
         self._running += np.stack(
-            [
-                result["reward"],
-                result["allocation_reward"],
-                result["orthogonality_reward"],
-                result["creation_reward"],
-                result["created"].astype(np.float64),
-            ],
-            axis=1,
+            [result["reward"], *(result[key] for key in REWARD_KEYS), result["created"]], axis=1
         )
         infos: list[dict[str, Any]] = [
             {
                 "num_groups": int(result["num_groups"][i]),
                 "created": bool(result["created"][i]),
-                "allocation_reward": float(result["allocation_reward"][i]),
-                "orthogonality_reward": float(result["orthogonality_reward"][i]),
-                "creation_reward": float(result["creation_reward"][i]),
+                **{key: float(result[key][i]) for key in REWARD_KEYS},
             }
             for i in range(self.num_envs)
         ]
@@ -89,13 +81,11 @@ class AllocationSB3VecEnv(VecEnv):
             assignments = self.episodes.state.assignments.cpu().numpy()
             for i in finished:
                 infos[i]["terminal_observation"] = {k: v[i] for k, v in last.items()}
-                ret, alloc, ort, create, created = self._running[i]
+                ret, *terms, created = self._running[i]
                 self.finished_episodes.append(
                     {
                         "return": ret,
-                        "allocation_reward": alloc,
-                        "orthogonality_reward": ort,
-                        "creation_reward": create,
+                        **dict(zip(REWARD_KEYS, terms)),
                         "num_groups": float(result["num_groups"][i]),
                         "created": created,
                         "sample_index": int(self.episodes.sample_indices[i]),

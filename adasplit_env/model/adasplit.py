@@ -34,7 +34,11 @@ class AdaSplitModel(nn.Module):
         self.policy = AllocationPolicyHead(dim, eps=config.eps, temperature=config.temperature)
         self.group_updater = make_group_updater(config.group_updater, dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
+        if config.group_start == "learned":
+            self.shared_start = nn.Parameter(torch.zeros(dim))
         init_weights(self)
+        if config.group_start == "learned":
+            nn.init.normal_(self.shared_start, std=0.02)
 
     @property
     def max_groups(self) -> int:
@@ -43,11 +47,46 @@ class AdaSplitModel(nn.Module):
     def encode(
         self, users: torch.Tensor, histories: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``e_u`` (B, d) and the contextual item vectors ``v_T`` (B, L, d) (Eq. 4-6)."""
-        user_embs = self.user_embeddings(users)
+        """``e_u`` (B, d) and the contextual item vectors ``v_T`` (B, L, d) (Eq. 4-6).
+
+        With ``group_start`` other than ``user``, "e_u" is the start shared by
+        all users (zero or learned): the groups and the encoder's user slot.
+        """
+        user_embs = self.start_vectors(users)
         item_embs = self.embedding_dropout(self.item_embeddings(histories))
         return user_embs, self.encoder(user_embs, item_embs, histories)
+
+    def start_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """(B, d): what every group of each user starts from (``group_start``)."""
+        start = self.config.group_start
+        if start == "user":
+            return self.user_embeddings(users)
+        dim = self.item_embeddings.embedding_dim
+        if start == "zero":
+            return self.item_embeddings.weight.new_zeros(len(users), dim)
+        return self.shared_start.expand(len(users), dim)
 
     def item_logits(self, group_reprs: torch.Tensor) -> torch.Tensor:
         """Eq. 20's logits ``p_a . e_i`` for every item, (B, num_items + 1)."""
         return group_reprs @ self.item_embeddings.weight.T
+
+    def best_group_logits(
+        self, group_reprs: torch.Tensor, group_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """``max_i p_i . e_c`` over each user's active groups, (B, num_items + 1).
+
+        The ``max`` scoring option; ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
+        """
+        used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
+        logits = torch.einsum("bgd,id->bgi", group_reprs[:, :used], self.item_embeddings.weight)
+        logits = logits.masked_fill(~group_mask[:, :used, None], -torch.inf)
+        return logits.amax(dim=1)
+
+    def target_logits(
+        self, chosen_group_repr: torch.Tensor, group_reprs: torch.Tensor, group_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits of the target over all items under the ``scoring`` rule, (B, num_items + 1):
+        the target's chosen group (Eq. 20) or the best group of the history (``max``)."""
+        if self.config.scoring == "max":
+            return self.best_group_logits(group_reprs, group_mask)
+        return self.item_logits(chosen_group_repr)

@@ -13,6 +13,8 @@ from adasplit_env.errors import ConfigError
 ENCODERS = ("bidirectional", "causal", "none")
 GROUP_UPDATERS = ("attn_gru", "lstm", "mean")
 CURRICULA = ("exponential", "linear", "keep", "none")
+GROUP_STARTS = ("user", "zero", "learned")
+SCORINGS = ("paper", "max")
 
 
 def _from_dict(cls, values: dict):
@@ -30,6 +32,15 @@ class ModelConfig:
     ``max_groups`` bounds the number of groups h (None: ``max_len + 1``).
     ``eps`` is the logit of "create a new group" (Eq. 8); ``temperature``
     divides all logits (1.0 = the paper's policy).
+
+    Options beyond the paper (DESIGN section 7), off by default:
+    ``group_start`` is what every group starts from and what the encoder's user
+    slot holds: ``user`` (the paper's e_u, a free vector per user), ``zero``
+    or ``learned`` (one vector shared by all users: no per-user parameters).
+    ``scoring`` is how a candidate item is scored: ``paper`` (section 3.3: the
+    policy's argmax group for that item) or ``max`` (the best-matching group,
+    ``max_i p_i . e_c``, as multi-interest recommenders score; L_seq is then
+    trained on the same rule).
     """
 
     num_users: int
@@ -44,6 +55,8 @@ class ModelConfig:
     temperature: float = 1.0
     group_updater: str = "attn_gru"
     max_groups: int | None = None
+    group_start: str = "user"
+    scoring: str = "paper"
 
     def __post_init__(self) -> None:
         if self.max_groups is None:
@@ -67,6 +80,11 @@ class ModelConfig:
                 f"unknown group updater {self.group_updater!r}; "
                 f"choose one of {', '.join(GROUP_UPDATERS)}"
             )
+        for name, allowed in (("group_start", GROUP_STARTS), ("scoring", SCORINGS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
+                )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.temperature <= 0:
@@ -87,11 +105,19 @@ class RewardConfig:
     ``penalty`` is b1 of the exponential curriculum (lambda = b1 ** T_a), a1 of
     the linear one (lambda = a1 * T_a) and the constant of ``keep``; ``none``
     never penalises. ``lambda_o`` weighs the orthogonality term.
+
+    Beyond the paper (off by default): ``likelihood_weight`` w adds, at the
+    target step, w times the target's log-likelihood under the recommender's
+    scoring rule (so an allocation is rewarded for predicting the target), and
+    ``paper_weight`` scales the paper's three terms:
+    ``r = paper_weight * (r_loss + lambda_o r_ort + r_create) + w log p(target)``.
     """
 
     lambda_o: float = 0.1
     curriculum: str = "exponential"
     penalty: float = 1.1
+    likelihood_weight: float = 0.0
+    paper_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.curriculum not in CURRICULA:
@@ -100,6 +126,8 @@ class RewardConfig:
             )
         if self.penalty < 0:
             raise ConfigError(f"penalty must be >= 0, got {self.penalty}")
+        if self.likelihood_weight < 0 or self.paper_weight < 0:
+            raise ConfigError("likelihood_weight and paper_weight must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

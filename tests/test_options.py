@@ -1,0 +1,163 @@
+"""The options beyond the paper (DESIGN section 7): each does what it says, and each
+is off by default."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from adasplit_env.data import SyntheticConfig, load_dataset
+from adasplit_env.model.adasplit import AdaSplitModel
+from adasplit_env.model.config import ModelConfig, RewardConfig
+from adasplit_env.model.init import init_weights
+from adasplit_env.process import AllocationProcess
+from adasplit_env.scoring import score_all_items
+from agents.base import run_episodes
+from agents.config import TrainConfig
+from agents.reinforce import step_mean
+from agents.trainer import Trainer
+
+SMALL = SyntheticConfig(num_users=60, num_groups=4, items_per_group=8, max_length=12, seed=0)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset("synthetic", synthetic=SMALL)
+
+
+def make_process(dataset, rewards=None, **options) -> AllocationProcess:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        num_users=dataset.num_users, num_items=dataset.num_items, dim=8, max_len=6, **options
+    )
+    model = init_weights(AdaSplitModel(config), std=0.5).eval()  # spread, so no ties
+    return AllocationProcess(model, rewards or RewardConfig())
+
+
+def test_defaults_are_the_papers():
+    config = TrainConfig()
+    assert (config.group_start, config.scoring) == ("user", "paper")
+    assert (config.likelihood_reward, config.paper_reward_weight) == (0.0, 1.0)
+    assert (config.reinforce_baseline, config.rl_gradient) == ("none", "full")
+
+
+@pytest.mark.parametrize("start", ["zero", "learned"])
+def test_a_shared_group_start_removes_every_per_user_parameter(dataset, start):
+    process = make_process(dataset, group_start=start)
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 4))
+    other_users = replace(samples, users=samples.users.flip(0))  # same histories, other users
+    state = process.reset(samples)
+    expected = torch.zeros(8) if start == "zero" else process.model.shared_start.detach()
+    assert torch.allclose(state.group_reprs[:, 0], expected.expand(4, 8))
+    assert torch.equal(score_all_items(process, samples), score_all_items(process, other_users))
+    user_process = make_process(dataset)
+    assert not torch.equal(
+        score_all_items(user_process, samples), score_all_items(user_process, other_users)
+    )
+
+
+def test_max_scoring_ranks_by_the_best_matching_group(dataset):
+    process = make_process(dataset, scoring="max", eps=0.9)  # eps high: several groups
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    scores = score_all_items(process, samples)
+    state = process.allocate_history_greedily(samples)
+    assert int(state.num_groups.max()) > 1
+    table = process.model.item_embeddings.weight.detach()
+    for row in range(len(samples)):
+        groups = state.group_reprs[row, : int(state.num_groups[row])].detach()
+        expected = (groups @ table.T).max(dim=0).values
+        assert torch.allclose(scores[row, 1:], expected[1:], atol=1e-5)
+    assert scores[:, 0].eq(-torch.inf).all()
+
+
+def test_max_scoring_trains_l_seq_on_the_groups_the_history_built(dataset):
+    process = make_process(dataset, scoring="max", eps=0.9)
+    samples = dataset.split.train_samples(6).subset(slice(0, 8))
+    actions = torch.zeros(8, 7, dtype=torch.int64)
+    actions[:, ::2] = 5  # create on every other step (slot >= h creates)
+    rollout = run_episodes(process, samples, process.policy_logits, forced_actions=actions)
+    history = process.allocate_history(
+        samples,
+        lambda state: actions.gather(1, state.cursor.clamp(max=state.target_position)[:, None])[
+            :, 0
+        ],
+    )
+    assert torch.equal(rollout.history_group_mask, history.group_mask)
+    assert torch.allclose(rollout.history_group_reprs, history.group_reprs)
+    logits = process.model.target_logits(
+        rollout.target_group_repr, rollout.history_group_reprs, rollout.history_group_mask
+    )
+    assert torch.allclose(
+        logits, process.model.best_group_logits(history.group_reprs, history.group_mask)
+    )
+
+
+@pytest.mark.parametrize("scoring", ["paper", "max"])
+def test_likelihood_reward_is_the_targets_log_likelihood_at_the_target_step(dataset, scoring):
+    rewards = RewardConfig(likelihood_weight=2.0, paper_weight=0.5)
+    process = make_process(dataset, rewards, scoring=scoring, eps=0.9)
+    samples = dataset.split.train_samples(6).subset(slice(0, 8))
+    generator = torch.Generator().manual_seed(0)
+    rollout = run_episodes(process, samples, process.policy_logits, generator=generator)
+    likelihood = rollout.reward_terms["likelihood"]
+    last = rollout.active.long().sum(dim=1) - 1  # the target step of each episode
+    rows = torch.arange(len(samples))
+    logits = process.model.target_logits(
+        rollout.target_group_repr, rollout.history_group_reprs, rollout.history_group_mask
+    )
+    expected = torch.log_softmax(logits, dim=1)[rows, samples.targets]
+    assert torch.allclose(likelihood[rows, last], expected, atol=1e-5)
+    assert likelihood.abs().sum() == pytest.approx(likelihood[rows, last].abs().sum().item())
+    paper = sum(rollout.reward_terms[t] for t in ("allocation", "creation"))
+    paper = paper + 0.1 * rollout.reward_terms["orthogonality"]
+    assert torch.allclose(rollout.rewards, 0.5 * paper + 2.0 * likelihood, atol=1e-5)
+    off = make_process(dataset, scoring=scoring, eps=0.9)
+    generator = torch.Generator().manual_seed(0)
+    plain = run_episodes(off, samples, off.policy_logits, generator=generator)
+    assert plain.reward_terms["likelihood"].abs().sum() == 0
+
+
+def test_step_mean_baseline_by_hand():
+    returns = torch.tensor([[1.0, 2.0, 3.0], [3.0, 4.0, 0.0]])
+    active = torch.tensor([[True, True, True], [True, True, False]])
+    assert step_mean(returns, active).tolist() == [[2.0, 3.0, 3.0], [2.0, 3.0, 0.0]]
+
+
+@pytest.mark.parametrize("rl_gradient", ["full", "policy"])
+def test_rl_gradient_policy_stops_at_the_policys_inputs(dataset, tmp_path, rl_gradient):
+    config = TrainConfig(
+        dim=8, max_len=6, batch_size=16, beta=1.0, rl_gradient=rl_gradient,
+        reinforce_baseline="batch_mean", run_dir=str(tmp_path / "run"), progress=False,
+    )  # fmt: skip
+    trainer = Trainer(config, dataset=dataset)
+    batch = trainer.train_samples.subset(slice(0, 16))
+    model = init_weights(trainer.agent.model, std=0.3)  # a policy that depends on its inputs
+
+    def gradients(beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        trainer.agent.config.beta = beta
+        trainer.agent.zero_grad()
+        torch.manual_seed(0)  # the same dropout masks
+        loss, _ = trainer.agent.loss(batch, generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        return model.policy.hidden.weight.grad.clone(), model.item_embeddings.weight.grad.clone()
+
+    with_rl, without_rl = gradients(1.0), gradients(0.0)  # same sampled actions
+    assert not torch.allclose(with_rl[0], without_rl[0])  # L_rl trains the policy head
+    rl_on_embeddings = (with_rl[1] - without_rl[1]).abs().max()
+    if rl_gradient == "policy":
+        assert rl_on_embeddings < 1e-7
+    else:
+        assert rl_on_embeddings > 1e-4
+
+
+def test_options_train_end_to_end(dataset, tmp_path):
+    config = TrainConfig(
+        dim=8, max_len=6, batch_size=32, epochs=1, eval_users=20, group_start="learned",
+        scoring="max", likelihood_reward=1.0, paper_reward_weight=0.0, temperature=0.3,
+        reinforce_baseline="batch_mean", rl_gradient="policy", run_dir=str(tmp_path / "run"),
+        progress=False,
+    )  # fmt: skip
+    results = Trainer(config, dataset=dataset).fit()
+    assert 0.0 <= results["test"]["NDCG@10"] <= 100.0
