@@ -46,6 +46,7 @@ class AllocationState:
     num_groups: torch.Tensor  # (B,) int64 h
     num_created: torch.Tensor  # (B,) int64 T_a, groups created so far (Eq. 17)
     assignments: torch.Tensor  # (B, L+1) int64 slot of each allocated item, -1 before
+    sequence_states: torch.Tensor  # (B, d) SASRec state with readout sasrec, else (B, 0)
 
     @property
     def batch_size(self) -> int:
@@ -58,6 +59,11 @@ class AllocationState:
     @property
     def target_position(self) -> int:
         return int(self.step_items.shape[1]) - 1
+
+    @property
+    def sequence_state(self) -> torch.Tensor | None:
+        """(B, d) the readout's SASRec state, or None (readout group)."""
+        return self.sequence_states if self.sequence_states.shape[1] else None
 
     @property
     def group_mask(self) -> torch.Tensor:
@@ -204,6 +210,9 @@ class AllocationProcess:
             [user_embs[:, None, :], user_embs.new_zeros(batch, groups - 1, dim)], dim=1
         )
         lengths = (histories != 0).sum(dim=1)
+        sequence_states = model.sequence_state(histories)
+        if sequence_states is None:
+            sequence_states = user_embs.new_zeros(batch, 0)
         return AllocationState(
             users=users,
             step_item_ids=torch.cat([histories, targets[:, None]], dim=1),
@@ -217,6 +226,7 @@ class AllocationProcess:
             num_groups=torch.ones(batch, dtype=torch.int64, device=device),
             num_created=torch.zeros(batch, dtype=torch.int64, device=device),
             assignments=torch.full((batch, length + 1), -1, dtype=torch.int64, device=device),
+            sequence_states=sequence_states,
         )
 
     def policy_logits(self, state: AllocationState) -> torch.Tensor:
@@ -345,8 +355,12 @@ class AllocationProcess:
             return reward
         rows = torch.nonzero(at_target).flatten()
         with torch.no_grad():
+            sequence_state = state.sequence_state
             logits = self.model.target_logits(
-                selected[rows], state.group_reprs[rows], state.group_mask[rows]
+                selected[rows],
+                state.group_reprs[rows],
+                state.group_mask[rows],
+                None if sequence_state is None else sequence_state[rows],
             )
             targets = state.current_item_ids[rows]
             log_likelihood = torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]

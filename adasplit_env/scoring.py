@@ -84,6 +84,8 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
             creates = can_create[:, None] & (policy.eps > torch.sigmoid(best_score + output_bias))
             join_scores = affinity.gather(2, best_group[..., None])[..., 0]
             scores[:, start:stop] = torch.where(creates, create_scores[:, start:stop], join_scores)
+        if state.sequence_state is not None:  # readout sasrec
+            scores += state.sequence_state @ item_table.T
         scores[:, PAD] = -torch.inf
     return scores
 
@@ -93,7 +95,9 @@ def best_group_scores(process: AllocationProcess, samples: Samples) -> torch.Ten
     history's groups, (B, num_items + 1); the padding column is -inf."""
     with torch.no_grad():
         state = process.allocate_history_greedily(samples)
-        scores = process.model.best_group_logits(state.group_reprs, state.group_mask)
+        scores = process.model.target_logits(
+            None, state.group_reprs, state.group_mask, state.sequence_state
+        )
         scores[:, PAD] = -torch.inf
     return scores
 

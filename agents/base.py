@@ -204,6 +204,9 @@ class Agent(nn.Module):
         """Eq. 20: cross-entropy of ``p_a . E`` over all items for the target's group
         (with ``scoring max``: of ``max_i p_i . E`` over the history's groups)."""
         logits = self.model.target_logits(
-            rollout.target_group_repr, rollout.history_group_reprs, rollout.history_group_mask
+            rollout.target_group_repr,
+            rollout.history_group_reprs,
+            rollout.history_group_mask,
+            rollout.final_state.sequence_state,
         )
         return F.cross_entropy(logits, batch.targets.to(logits.device))

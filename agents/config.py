@@ -17,6 +17,7 @@ from adasplit_env.model.config import (
     ENCODERS,
     GROUP_STARTS,
     GROUP_UPDATERS,
+    READOUTS,
     SCORINGS,
     ModelConfig,
     RewardConfig,
@@ -87,6 +88,12 @@ class TrainConfig:
         "item scoring: paper (the policy's argmax group per candidate, section 3.3) or max "
         "(best-matching group, max_i p_i.e_c, also in L_seq). Beyond the paper",
         choices=SCORINGS,
+    )
+    readout: str = _opt(
+        "group",
+        "what scores items: group (the paper) or sasrec (group + a SASRec state of the whole "
+        "history; with the group part at zero it is SASRec). Beyond the paper",
+        choices=READOUTS,
     )
     # reward and loss (Eq. 14-21)
     beta: float = _opt(0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)")

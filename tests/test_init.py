@@ -89,4 +89,3 @@ def test_sasrec_tells_histories_apart_at_init():
             model.sequence_repr(_histories(1)), model.sequence_repr(_histories(2)), dim=-1
         ).mean()
     assert cosine < 0.8  # 0.9996 with positions at N(0, 1)
-

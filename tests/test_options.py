@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from adasplit_env.baselines import BaselineConfig, build_baseline
 from adasplit_env.data import SyntheticConfig, load_dataset
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
@@ -155,9 +156,34 @@ def test_rl_gradient_policy_stops_at_the_policys_inputs(dataset, tmp_path, rl_gr
 def test_options_train_end_to_end(dataset, tmp_path):
     config = TrainConfig(
         dim=8, max_len=6, batch_size=32, epochs=1, eval_users=20, group_start="learned",
+        readout="sasrec",
         scoring="max", likelihood_reward=1.0, paper_reward_weight=0.0, temperature=0.3,
         reinforce_baseline="batch_mean", rl_gradient="policy", run_dir=str(tmp_path / "run"),
         progress=False,
     )  # fmt: skip
     results = Trainer(config, dataset=dataset).fit()
     assert 0.0 <= results["test"]["NDCG@10"] <= 100.0
+
+
+@pytest.mark.parametrize("scoring", ["paper", "max"])
+def test_sasrec_readout_adds_a_sasrec_state_to_every_score(dataset, scoring):
+    process = make_process(dataset, readout="sasrec", scoring=scoring, eps=0.7)
+    model = process.model
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    group_only = AdaSplitModel(replace(model.config, readout="group")).eval()
+    group_only.load_state_dict(model.state_dict(), strict=False)  # the same weights, no readout
+    sequence_scores = model.item_logits(model.sequence_state(samples.histories)).detach()
+    combined = score_all_items(process, samples)
+    expected = score_all_items(AllocationProcess(group_only), samples) + sequence_scores
+    assert torch.allclose(combined[:, 1:], expected[:, 1:], atol=1e-5)
+    # the sequence part is SASRec itself: the baseline with these weights gives the same state
+    sasrec = build_baseline(BaselineConfig("sasrec", dataset.num_users, dataset.num_items, 8, 6))
+    weights = {
+        key.replace("sequence_encoder.", "encoder."): value
+        for key, value in model.state_dict().items()
+        if key.startswith(("sequence_encoder.", "item_embeddings."))
+    }
+    sasrec.load_state_dict(weights)
+    assert torch.allclose(
+        sasrec.eval().sequence_repr(samples.histories), model.sequence_state(samples.histories)
+    )

@@ -4,7 +4,7 @@ Both map (user, left-padded history) to one vector ``h`` and score every
 item by ``h . e_i`` with the shared item embedding table, as RecBole's
 implementations do with ``loss_type = CE``.
 
-* SASRec (Kang & McAuley, 2018): learnable positions, ``num_layers``
+* SASRec (Kang & McAuley, 2018; :class:`SASRecEncoder`): learnable positions, ``num_layers``
   post-LayerNorm transformer blocks with ``num_heads`` heads, a causal and a
   padding mask, a GELU feed-forward of width 4d; ``h`` is the output at the
   newest item.
@@ -24,10 +24,11 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from adasplit_env.data.interactions import PAD
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.init import init_weights
+from adasplit_env.model.sequence import SASREC_DROPOUT, SASRecEncoder
 
 BASELINES = ("sasrec", "gru4rec")
 # RecBole 1.2.1's defaults (hidden and attention dropout for SASRec, dropout_prob for GRU4Rec)
-BASELINE_DROPOUT = {"sasrec": 0.5, "gru4rec": 0.3}
+BASELINE_DROPOUT = {"sasrec": SASREC_DROPOUT, "gru4rec": 0.3}
 
 
 @dataclass(frozen=True)
@@ -82,57 +83,30 @@ class _SequenceRecommender(nn.Module):
         return scores
 
 
-class _PostNormBlock(nn.Module):
-    def __init__(self, dim: int, num_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
-        self.norm1 = nn.LayerNorm(dim)
-        self.ff1 = nn.Linear(dim, 4 * dim)
-        self.ff2 = nn.Linear(4 * dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape
-        q, k, v = (
-            self.qkv(x)
-            .view(batch, length, 3, self.num_heads, dim // self.num_heads)
-            .permute(2, 0, 3, 1, 4)
-        )
-        attended = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed[:, None], dropout_p=self.dropout.p if self.training else 0.0
-        )
-        attended = self.out(attended.transpose(1, 2).reshape(batch, length, dim))
-        x = self.norm1(x + self.dropout(attended))
-        return self.norm2(x + self.dropout(self.ff2(self.dropout(F.gelu(self.ff1(x))))))
+def _nest_encoder_keys(state_dict, prefix, *args) -> None:
+    """Checkpoints written before the encoder was a submodule: ``positions.*`` ->
+    ``encoder.positions.*`` (likewise input_norm, blocks)."""
+    for key in list(state_dict):
+        rest = key[len(prefix) :]
+        if key.startswith(prefix) and rest.split(".")[0] in ("positions", "input_norm", "blocks"):
+            state_dict[f"{prefix}encoder.{rest}"] = state_dict.pop(key)
 
 
 class SASRec(_SequenceRecommender):
     def __init__(self, config: BaselineConfig) -> None:
         super().__init__(config)
-        self.positions = nn.Embedding(config.max_len, config.dim)
-        self.input_norm = nn.LayerNorm(config.dim)
-        self.dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            _PostNormBlock(config.dim, config.num_heads, config.dropout)
-            for _ in range(config.num_layers)
+        self.encoder = SASRecEncoder(
+            config.dim, config.max_len, config.num_layers, config.num_heads, config.dropout
         )
         init_weights(self)
+        self._register_load_state_dict_pre_hook(_nest_encoder_keys)
+
+    @property
+    def positions(self) -> nn.Embedding:
+        return self.encoder.positions
 
     def sequence_repr(self, histories: torch.Tensor) -> torch.Tensor:
-        batch, length = histories.shape
-        x = self.item_embeddings(histories) + self.positions.weight[None, -length:]
-        x = self.dropout(self.input_norm(x))
-        valid = histories != PAD
-        causal = torch.ones(length, length, dtype=torch.bool, device=histories.device).tril()
-        eye = torch.eye(length, dtype=torch.bool, device=histories.device)
-        # a padded query may see itself, so that no row of the softmax is empty
-        allowed = (causal[None] & valid[:, None, :]) | eye[None]
-        for block in self.blocks:
-            x = block(x, allowed)
-        return x[:, -1]  # left padding: the newest item is last
+        return self.encoder(self.item_embeddings(histories), histories)
 
 
 class GRU4Rec(_SequenceRecommender):

@@ -10,6 +10,7 @@ from adasplit_env.model.config import ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
 from adasplit_env.model.policy import AllocationPolicyHead
+from adasplit_env.model.sequence import SASREC_DROPOUT, SASRecEncoder
 from adasplit_env.model.updaters import make_group_updater
 
 
@@ -36,6 +37,10 @@ class AdaSplitModel(nn.Module):
         self.embedding_dropout = nn.Dropout(config.dropout)
         if config.group_start == "learned":
             self.shared_start = nn.Parameter(torch.zeros(dim))
+        if config.readout == "sasrec":
+            self.sequence_encoder = SASRecEncoder(
+                dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
+            )
         init_weights(self)
         if config.group_start == "learned":
             nn.init.normal_(self.shared_start, std=0.02)
@@ -66,6 +71,12 @@ class AdaSplitModel(nn.Module):
             return self.item_embeddings.weight.new_zeros(len(users), dim)
         return self.shared_start.expand(len(users), dim)
 
+    def sequence_state(self, histories: torch.Tensor) -> torch.Tensor | None:
+        """(B, d): the SASRec state of each history (``readout sasrec``), else None."""
+        if self.config.readout != "sasrec":
+            return None
+        return self.sequence_encoder(self.item_embeddings(histories), histories)
+
     def item_logits(self, group_reprs: torch.Tensor) -> torch.Tensor:
         """Eq. 20's logits ``p_a . e_i`` for every item, (B, num_items + 1)."""
         return group_reprs @ self.item_embeddings.weight.T
@@ -83,10 +94,19 @@ class AdaSplitModel(nn.Module):
         return logits.amax(dim=1)
 
     def target_logits(
-        self, chosen_group_repr: torch.Tensor, group_reprs: torch.Tensor, group_mask: torch.Tensor
+        self,
+        chosen_group_repr: torch.Tensor,
+        group_reprs: torch.Tensor,
+        group_mask: torch.Tensor,
+        sequence_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits of the target over all items under the ``scoring`` rule, (B, num_items + 1):
-        the target's chosen group (Eq. 20) or the best group of the history (``max``)."""
+        the target's chosen group (Eq. 20) or the best group of the history (``max``),
+        plus ``sequence_state . e_c`` with ``readout sasrec``."""
         if self.config.scoring == "max":
-            return self.best_group_logits(group_reprs, group_mask)
-        return self.item_logits(chosen_group_repr)
+            logits = self.best_group_logits(group_reprs, group_mask)
+        else:
+            logits = self.item_logits(chosen_group_repr)
+        if sequence_state is not None:
+            logits = logits + self.item_logits(sequence_state)
+        return logits

@@ -15,6 +15,7 @@ GROUP_UPDATERS = ("attn_gru", "lstm", "mean")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
 SCORINGS = ("paper", "max")
+READOUTS = ("group", "sasrec")
 
 
 def _from_dict(cls, values: dict):
@@ -40,7 +41,11 @@ class ModelConfig:
     ``scoring`` is how a candidate item is scored: ``paper`` (section 3.3: the
     policy's argmax group for that item) or ``max`` (the best-matching group,
     ``max_i p_i . e_c``, as multi-interest recommenders score; L_seq is then
-    trained on the same rule).
+    trained on the same rule). ``readout`` is what scores items: ``group``
+    (the paper: the group representation) or ``sasrec`` (the group plus the
+    state of a SASRec encoder over the whole history, 2 blocks x 2 heads,
+    dropout 0.5, on the same item table: with the group part at zero it is
+    SASRec, so the allocation can only add to a full sequence model).
     """
 
     num_users: int
@@ -57,6 +62,7 @@ class ModelConfig:
     max_groups: int | None = None
     group_start: str = "user"
     scoring: str = "paper"
+    readout: str = "group"
 
     def __post_init__(self) -> None:
         if self.max_groups is None:
@@ -80,7 +86,8 @@ class ModelConfig:
                 f"unknown group updater {self.group_updater!r}; "
                 f"choose one of {', '.join(GROUP_UPDATERS)}"
             )
-        for name, allowed in (("group_start", GROUP_STARTS), ("scoring", SCORINGS)):
+        choices = (("group_start", GROUP_STARTS), ("scoring", SCORINGS), ("readout", READOUTS))
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
