@@ -174,3 +174,15 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     code = main(["table2", "--datasets", "nosuch", "--configs", str(tmp_path), "--dry-run"])
     assert code == 2
     assert "no config for dataset 'nosuch'" in capsys.readouterr().err
+
+
+def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
+    from adasplit_env.reproduce.experiments import PLUS_STEPS
+
+    configs = write_config(tmp_path / "configs")
+    rows = experiments("plus", "synthetic", configs, seeds=1)
+    assert rows[0].name == "search/default"  # the tuned paper model is the first control
+    assert [r.name for r in rows[1:]] == [f"plus/{step}" for step, _, _ in PLUS_STEPS]
+    for before, after, (_, _, options) in zip(rows, rows[1:], PLUS_STEPS):
+        assert after.overrides == {**before.overrides, **options}
+    assert len(experiments("plus", "synthetic", configs)) == 3 * len(rows)  # 3 seeds by default

@@ -25,6 +25,7 @@ TITLES = {
     "table4": "Table 4: creation-penalty curriculum, test metrics, ours (paper)",
     "figure4": "Figure 4: encoder, test metrics (the paper gives this only as a plot)",
     "figure5": "Figure 5: history length l, test metrics (the paper gives this only as a plot)",
+    "plus": "Towards AdaSplit+: options beyond the paper, one added per row (test metrics)",
 }
 
 

@@ -33,7 +33,7 @@ BUDGET_KEYS = (
     "eval_users",
     "eval_every",
 )
-TARGETS = ("search", "table2", "table3", "table4", "figure4", "figure5")
+TARGETS = ("search", "table2", "table3", "table4", "figure4", "figure5", "plus")
 DEFAULT_DATASETS = {
     "search": ("garden", "lastfm", "baby", "beauty"),
     "table2": ("lastfm", "garden", "baby", "beauty"),
@@ -41,6 +41,7 @@ DEFAULT_DATASETS = {
     "table4": ("garden", "synthetic"),
     "figure4": ("garden", "synthetic"),
     "figure5": ("garden",),
+    "plus": ("garden", "synthetic"),
 }
 
 # The paper's defaults for the searched options: the search's starting point.
@@ -94,7 +95,20 @@ CURRICULA = {
 }
 MAX_LENS = (5, 10, 20, 30, 40)
 # Seeds per row when the command line does not say (Table 2: mean and std of 3).
-DEFAULT_SEEDS = {"table2": 3}
+DEFAULT_SEEDS = {"table2": 3, "plus": 3}
+
+# Towards AdaSplit+ (DESIGN section 7): the tuned paper model, then one option
+# added per row on top of the row above, so that each row's control is the row
+# above it (run dirs plus/<step>).
+PLUS_STEPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("start-zero", "+ groups start at zero (no e_u)", {"group_start": "zero"}),
+    (
+        "rl-policy",
+        "+ L_rl stopped at the policy, batch-mean baseline",
+        {"rl_gradient": "policy", "reinforce_baseline": "batch_mean"},
+    ),
+    ("readout-sasrec", "+ SASRec readout", {"readout": "sasrec"}),
+)
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,15 @@ def _rows(target: str, dataset: str, configs: Path) -> list[Experiment]:
         return _variants(dataset, configs, "curriculum", CURRICULA, "curriculum")
     if target == "figure4":
         return _variants(dataset, configs, "encoder", ENCODERS, "encoder")
+    if target == "plus":
+        rows = [Experiment(dataset, tuned_run_name(dataset, configs), "AdaSplit", variant="paper")]
+        overrides: dict[str, Any] = {}
+        for step, label, options in PLUS_STEPS:
+            overrides = {**overrides, **options}
+            rows.append(
+                Experiment(dataset, f"plus/{step}", label, overrides=overrides, variant=step)
+            )
+        return rows
     if target == "figure5":
         labels = {length: f"l = {length}" for length in MAX_LENS}
         return _variants(dataset, configs, "max_len", labels, "maxlen")
