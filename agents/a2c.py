@@ -78,7 +78,7 @@ class ActorCriticAgent(Agent):
         value_loss = 0.5 * ((values - value_targets) ** 2 * active).sum(dim=1).mean()
         entropy = (rollout.entropies * active).sum(dim=1).mean()
         rl_loss = policy_loss + config.value_coef * value_loss
-        seq_loss = self.sequence_loss(rollout, batch)
+        seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
         loss = seq_loss + config.beta * rl_loss - config.entropy_coef * entropy
         stats = rollout.summary()
         stats.update(

@@ -200,6 +200,14 @@ class Agent(nn.Module):
         """What the trainer's Adam optimises (default: everything, recommender included)."""
         return self.parameters()
 
+    def sequence_rollout(self, rollout: Rollout, batch: Samples) -> Rollout:
+        """The rollout L_seq is trained on: the given (sampled) one, or with
+        ``seq_rollout greedy`` an argmax rollout of the same batch, so that the
+        recommender learns from the allocations prediction makes."""
+        if getattr(self.config, "seq_rollout", "sampled") != "greedy":
+            return rollout
+        return run_episodes(self.process, batch, self.policy_logits, greedy=True)
+
     def sequence_loss(self, rollout: Rollout, batch: Samples) -> torch.Tensor:
         """Eq. 20: cross-entropy of ``p_a . E`` over all items for the target's group
         (with ``scoring max``: of ``max_i p_i . E`` over the history's groups)."""

@@ -14,6 +14,7 @@ from typing import Any
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.config import (
     CURRICULA,
+    ENCODER_BLOCKS,
     ENCODERS,
     GROUP_STARTS,
     GROUP_UPDATERS,
@@ -94,6 +95,18 @@ class TrainConfig:
         "what scores items: group (the paper) or sasrec (group + a SASRec state of the whole "
         "history; with the group part at zero it is SASRec). Beyond the paper",
         choices=READOUTS,
+    )
+    encoder_block: str = _opt(
+        "paper",
+        "encoder block: paper (Eq. 5 as written, no residual around attention, feed-forward "
+        "width d) or standard (residual, width 4d). Beyond the paper",
+        choices=ENCODER_BLOCKS,
+    )
+    seq_rollout: str = _opt(
+        "sampled",
+        "which allocation L_seq is trained on: sampled (the paper: the rollout L_rl uses) or "
+        "greedy (a second, argmax rollout: the allocation prediction makes). Beyond the paper",
+        choices=("sampled", "greedy"),
     )
     # reward and loss (Eq. 14-21)
     beta: float = _opt(0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)")

@@ -162,7 +162,7 @@ class SB3Agent(Agent):
             rollout = run_episodes(
                 self.process, batch, self.process.policy_logits, forced_actions=forced
             )
-            seq_loss = self.sequence_loss(rollout, batch)
+            seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
             stats = {
                 "losses/seq": seq_loss.item(),
                 "losses/total": seq_loss.item(),

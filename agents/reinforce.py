@@ -13,7 +13,8 @@ Beyond the paper (off by default): ``--reinforce-baseline batch_mean``
 subtracts from each return the mean return of the batch's episodes at the same
 step (a baseline: the gradient stays unbiased, its variance falls);
 ``--rl-gradient policy`` stops L_rl at the policy's inputs (see
-:meth:`Agent.policy_logits`).
+:meth:`Agent.policy_logits`); ``--seq-rollout greedy`` trains L_seq on a
+second, argmax rollout (see :meth:`Agent.sequence_rollout`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class ReinforceAgent(Agent):
         if getattr(self.config, "reinforce_baseline", "none") == "batch_mean":
             returns = returns - step_mean(returns, rollout.active)
         rl_loss = -(returns * rollout.log_probs).sum(dim=1).mean()
-        seq_loss = self.sequence_loss(rollout, batch)
+        seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
         loss = seq_loss + self.config.beta * rl_loss
         stats = rollout.summary()
         stats.update(

@@ -187,3 +187,38 @@ def test_sasrec_readout_adds_a_sasrec_state_to_every_score(dataset, scoring):
     assert torch.allclose(
         sasrec.eval().sequence_repr(samples.histories), model.sequence_state(samples.histories)
     )
+
+
+def test_standard_encoder_block_has_a_residual_and_a_wide_feed_forward(dataset):
+    paper = make_process(dataset).model.encoder.blocks[0]
+    standard = make_process(dataset, encoder_block="standard").model.encoder.blocks[0]
+    assert paper.feed_forward_in.out_features == 8 and standard.feed_forward_in.out_features == 32
+    inputs = torch.randn(2, 4, 8)
+    allowed = torch.ones(2, 4, 4, dtype=torch.bool)
+    with torch.no_grad():
+        for block in (paper, standard):  # zero attention: only the residual path is left
+            block.value.weight.zero_()
+        # Eq. 5 as written: LayerNorm of a zero attention output is constant over positions
+        out_paper = paper.eval()(inputs, allowed)
+        out_standard = standard.eval()(inputs, allowed)
+    assert torch.allclose(out_paper[:, 0], out_paper[:, 1], atol=1e-6)
+    assert not torch.allclose(out_standard[:, 0], out_standard[:, 1], atol=1e-3)
+
+
+def test_greedy_seq_rollout_trains_l_seq_on_the_argmax_allocation(dataset, tmp_path):
+    config = TrainConfig(
+        dim=8, max_len=6, batch_size=16, seq_rollout="greedy", run_dir=str(tmp_path / "run"),
+        progress=False,
+    )  # fmt: skip
+    trainer = Trainer(config, dataset=dataset)
+    agent = trainer.agent
+    init_weights(agent.model, std=0.5)
+    agent.model.eval()  # no dropout: the two computations below must match
+    batch = trainer.train_samples.subset(slice(0, 16))
+    sampled = run_episodes(agent.process, batch, agent.policy_logits, generator=None)
+    greedy = run_episodes(agent.process, batch, agent.policy_logits, greedy=True)
+    chosen = agent.sequence_rollout(sampled, batch)
+    assert torch.equal(chosen.actions, greedy.actions)
+    assert torch.allclose(agent.sequence_loss(chosen, batch), agent.sequence_loss(greedy, batch))
+    agent.config.seq_rollout = "sampled"
+    assert agent.sequence_rollout(sampled, batch) is sampled

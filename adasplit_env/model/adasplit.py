@@ -31,6 +31,7 @@ class AdaSplitModel(nn.Module):
             num_layers=config.num_layers,
             num_heads=config.num_heads,
             dropout=config.dropout,
+            block=config.encoder_block,
         )
         self.policy = AllocationPolicyHead(dim, eps=config.eps, temperature=config.temperature)
         self.group_updater = make_group_updater(config.group_updater, dim)

@@ -16,6 +16,7 @@ CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
 SCORINGS = ("paper", "max")
 READOUTS = ("group", "sasrec")
+ENCODER_BLOCKS = ("paper", "standard")
 
 
 def _from_dict(cls, values: dict):
@@ -46,6 +47,8 @@ class ModelConfig:
     state of a SASRec encoder over the whole history, 2 blocks x 2 heads,
     dropout 0.5, on the same item table: with the group part at zero it is
     SASRec, so the allocation can only add to a full sequence model).
+    ``encoder_block``: ``paper`` (Eq. 5-6 as written: no residual around the
+    attention, feed-forward width d) or ``standard`` (residual, width 4d).
     """
 
     num_users: int
@@ -63,6 +66,7 @@ class ModelConfig:
     group_start: str = "user"
     scoring: str = "paper"
     readout: str = "group"
+    encoder_block: str = "paper"
 
     def __post_init__(self) -> None:
         if self.max_groups is None:
@@ -86,7 +90,12 @@ class ModelConfig:
                 f"unknown group updater {self.group_updater!r}; "
                 f"choose one of {', '.join(GROUP_UPDATERS)}"
             )
-        choices = (("group_start", GROUP_STARTS), ("scoring", SCORINGS), ("readout", READOUTS))
+        choices = (
+            ("group_start", GROUP_STARTS),
+            ("scoring", SCORINGS),
+            ("readout", READOUTS),
+            ("encoder_block", ENCODER_BLOCKS),
+        )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ConfigError(

@@ -24,15 +24,21 @@ class TransformerBlock(nn.Module):
     ``v = LayerNorm(v + S)``.
     """
 
-    def __init__(self, dim: int, num_heads: int = 1, dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int = 1, dropout: float = 0.0, standard: bool = False
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
+        # the option ``encoder_block standard``: a residual around the attention
+        # (LayerNorm(x + Attention)) and a feed-forward of width 4d, as in SASRec/BERT
+        self.residual = standard
+        width = 4 * dim if standard else dim
         self.query = nn.Linear(dim, dim, bias=False)
         self.key = nn.Linear(dim, dim, bias=False)
         self.value = nn.Linear(dim, dim, bias=False)
         self.attention_norm = nn.LayerNorm(dim)
-        self.feed_forward_in = nn.Linear(dim, dim)
-        self.feed_forward_out = nn.Linear(dim, dim)
+        self.feed_forward_in = nn.Linear(dim, width)
+        self.feed_forward_out = nn.Linear(width, dim)
         self.output_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -52,7 +58,7 @@ class TransformerBlock(nn.Module):
             dropout_p=self.dropout.p if self.training else 0.0,
         )
         attended = attended.transpose(1, 2).reshape(batch, length, dim)
-        mixed = self.attention_norm(attended)
+        mixed = self.attention_norm(inputs + attended if self.residual else attended)
         transformed = self.feed_forward_out(F.relu(self.feed_forward_in(mixed)))
         return self.output_norm(self.dropout(transformed) + mixed)
 
@@ -68,6 +74,7 @@ class HistoryEncoder(nn.Module):
         num_layers: int = 1,
         num_heads: int = 1,
         dropout: float = 0.0,
+        block: str = "paper",
     ) -> None:
         super().__init__()
         self.mode = mode
@@ -75,7 +82,8 @@ class HistoryEncoder(nn.Module):
             return
         self.positions = nn.Embedding(max_len + 1, dim)  # learnable P, slot 0 = the user
         self.blocks = nn.ModuleList(
-            TransformerBlock(dim, num_heads, dropout) for _ in range(num_layers)
+            TransformerBlock(dim, num_heads, dropout, standard=block == "standard")
+            for _ in range(num_layers)
         )
         self.input_dropout = nn.Dropout(dropout)
 
