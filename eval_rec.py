@@ -5,7 +5,7 @@
     python eval_rec.py --baseline pop --dataset garden --data-dir ../shared/data
     python eval_rec.py --baseline random --dataset beauty --split val --json out.json
 
-Prints NDCG@5, MRR@5, NDCG@10, MRR@10 and HR@10 in percent and optionally
+Prints NDCG@5, MRR@5, NDCG@10, MRR@10, HR@5 and HR@10 in percent and optionally
 writes them as JSON: ``{"test": {...}}`` (``"val"`` for the validation split).
 """
 
@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from adasplit_env.data import NAMED_DATASETS, SYNTHETIC, load_dataset
+from adasplit_env.data.readers import FORMATS
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.evaluation import evaluate_scorer, popularity_scorer, random_scorer
 from adasplit_env.io import atomic_write_json
@@ -68,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave each user's history items out of their ranking (off by default)",
     )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="format of a --dataset file (default: detected from its name)",
+    )
     parser.add_argument("--k-core", type=int, default=5, help="k-core filter (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     return parser
@@ -102,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
         dataset = None
         if args.dataset is not None:
-            dataset = load_dataset(args.dataset, args.data_dir, k_core=args.k_core)
+            dataset = load_dataset(
+                args.dataset, args.data_dir, k_core=args.k_core, format=args.format
+            )
         loaded = load_checkpoint(args.checkpoint, args.data_dir, dataset, device=args.device)
         dataset, model = loaded.dataset, loaded.model.eval()
         max_len = model.config.max_len
@@ -124,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                 return model.full_sort_scores(batch.histories.to(args.device))
 
     else:
-        dataset = load_dataset(args.dataset or SYNTHETIC, args.data_dir, k_core=args.k_core)
+        dataset = load_dataset(
+            args.dataset or SYNTHETIC, args.data_dir, k_core=args.k_core, format=args.format
+        )
         name = args.baseline
         if args.baseline == "pop":
             scorer = popularity_scorer(dataset)

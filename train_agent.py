@@ -41,12 +41,21 @@ def _optional_float(text: str) -> float | None:
     return None if str(text).lower() in ("none", "") else float(text)
 
 
+class _DefaultsOnceFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Append "(default: X)" unless the help text already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "default" in (action.help or "").lower():
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_agent.py",
         description=__doc__.split("\n\n")[0],
         epilog=f"Registered algorithms: {', '.join(sorted(AGENTS))}.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsOnceFormatter,
     )
     parser.add_argument(
         "--config", metavar="FILE", help="YAML or JSON file with these options; flags override it"
@@ -66,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["type"] = _optional_int
         elif spec.name == "dropout":
             kwargs["type"] = _optional_float
-        elif spec.name in ("data_dir", "run_dir"):
+        elif spec.name in ("data_dir", "run_dir", "format"):
             kwargs["type"] = str
         elif default is not None:
             kwargs["type"] = type(default)
@@ -117,6 +126,25 @@ def init_distributed(config) -> bool:
     return True
 
 
+def run_summary(results: dict, config) -> list[str]:
+    """The plain facts about a finished run that its numbers alone do not say."""
+    lines = []
+    if "groups_per_user" in results:
+        groups = results["groups_per_user"]
+        lines.append(f"groups per user at prediction (greedy allocation, test): {groups:.2f}")
+        if groups <= 1.0:
+            lines.append(
+                "the greedy allocation keeps every user in ONE group: at prediction this "
+                "model is a single-group recommender (no preference disentanglement)"
+            )
+    if results["best_epoch"] == results["epochs"] and results["epochs"] == config.epochs:
+        lines.append(
+            f"the best epoch is the last one ({results['epochs']}): the model was still "
+            "improving; raise the budget with --epochs"
+        )
+    return lines
+
+
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     config, resume = parse_config(argv)
@@ -145,17 +173,26 @@ def _train(config, resume) -> int:
     try:
         results = trainer.fit(resume=resume is not None)
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; the last finished epoch is in {trainer.run_dir / 'last.pt'}; "
-            f"continue with: python train_agent.py --resume {trainer.run_dir}",
-            file=sys.stderr,
-        )
+        if (trainer.run_dir / "last.pt").is_file():
+            print(
+                f"\ninterrupted; the last finished epoch is in {trainer.run_dir / 'last.pt'}; "
+                f"continue with: python train_agent.py --resume {trainer.run_dir}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "\ninterrupted before the first epoch ended; nothing was saved "
+                f"({trainer.run_dir} has no last.pt), so start again without --resume",
+                file=sys.stderr,
+            )
         return 130
     print(format_metrics_table({split: results[split] for split in ("val", "test")}, METRIC_KEYS))
     print(
         f"{results['epochs']} epochs (best {results['best_epoch']}), "
         f"{results['seconds_per_epoch']:.1f} s/epoch, {results['train_samples_per_second']:.0f} samples/s"
     )
+    for line in run_summary(results, config):
+        print(line)
     if "allocation_ari" in results:
         print(
             f"allocation ARI vs planted groups: {results['allocation_ari']:.3f} "

@@ -46,6 +46,7 @@ def make_payload(
             "spec": dataset_spec,
             "name": dataset.name,
             "k_core": dataset.k_core,
+            "format": train_config.get("format"),
             "num_users": dataset.num_users,
             "num_items": dataset.num_items,
         },
@@ -53,6 +54,33 @@ def make_payload(
         "model_state": model.state_dict(),
         **extra,
     }
+
+
+# What every checkpoint this project writes holds (see make_payload).
+REQUIRED_KEYS = ("model_config", "reward_config", "dataset", "train_config", "model_state")
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    """Our own words for why torch.load failed (its messages point elsewhere)."""
+    text = str(err)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        is_zip = handle.read(4) == b"PK\x03\x04"  # torch.save's format is a zip archive
+    if size == 0:
+        why = "the file is empty"
+    elif "Unsupported global" in text:
+        why = (
+            "it holds Python objects, not the plain tensors and values this project "
+            "writes: not an adasplit-gym checkpoint"
+        )
+    elif is_zip or "central directory" in text or isinstance(err, EOFError):
+        why = (
+            f"the file is truncated or damaged ({size:,} bytes; a checkpoint is a zip archive "
+            "and its end is missing: copied in part, or cut by a full disk)"
+        )
+    else:
+        why = "not a PyTorch checkpoint file (not written by adasplit-gym)"
+    return CheckpointError(f"{path}: cannot read this checkpoint: {why}")
 
 
 def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Any]:
@@ -65,16 +93,21 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # torch.load raises many kinds on a foreign file
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line[:120]})"
-        ) from None
+        raise _unreadable(path, err) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an adasplit-gym checkpoint")
+        raise CheckpointError(
+            f"{path}: a PyTorch file, but not an adasplit-gym checkpoint (no "
+            f"format: {FORMAT!r} entry; train_agent.py writes best.pt and last.pt)"
+        )
     if payload.get("version") != VERSION:
         raise CheckpointError(
             f"{path}: checkpoint version {payload.get('version')} is not supported "
-            f"(this adasplit-gym reads version {VERSION})"
+            f"(this adasplit-gym reads version {VERSION}): it comes from another version"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{path}: an adasplit-gym checkpoint with missing entries ({', '.join(missing)})"
         )
     return payload
 
@@ -102,7 +135,8 @@ def model_from_payload(
         model.load_state_dict(payload["model_state"])
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(
-            f"checkpoint does not fit this version of the model ({err})"
+            "the checkpoint's weights do not fit this version of the model (written by "
+            f"another version of adasplit-gym?): {str(err).splitlines()[0][:200]}"
         ) from None
     return model.to(device)
 
@@ -118,7 +152,9 @@ def load_checkpoint(
     info = payload["dataset"]
     if dataset is None:
         try:
-            dataset = load_dataset(info["spec"], data_dir, k_core=int(info["k_core"]))
+            dataset = load_dataset(
+                info["spec"], data_dir, k_core=int(info["k_core"]), format=info.get("format")
+            )
         except DataError as err:
             raise DataError(f"{err} (the checkpoint was trained on {info['spec']!r})") from None
     if (dataset.num_users, dataset.num_items) != (info["num_users"], info["num_items"]):

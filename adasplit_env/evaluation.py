@@ -44,12 +44,14 @@ def evaluate_scorer(
             seen = [seen[i] for i in users]
     ranks = []
     batches = range(0, len(samples), batch_size)
-    for start in tqdm(batches, desc=f"rank {split}", disable=not progress, leave=False):
-        batch = samples.subset(slice(start, start + batch_size))
-        with torch.no_grad():
-            scores = scorer(batch)
-        exclude = None if seen is None else seen[start : start + batch_size]
-        ranks.append(target_ranks(scores, batch.targets, exclude).cpu())
+    # closed (and cleared) as soon as the ranking ends, not left at its last refresh
+    with tqdm(batches, desc=f"rank {split}", disable=not progress, leave=False) as bar:
+        for start in bar:
+            batch = samples.subset(slice(start, start + batch_size))
+            with torch.no_grad():
+                scores = scorer(batch)
+            exclude = None if seen is None else seen[start : start + batch_size]
+            ranks.append(target_ranks(scores, batch.targets, exclude).cpu())
     return metrics_from_ranks(torch.cat(ranks))
 
 

@@ -18,7 +18,7 @@ import torch
 from adasplit_env.data.interactions import PAD
 
 DEFAULT_KS = (5, 10)
-METRIC_KEYS = ("NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@10")
+METRIC_KEYS = ("NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@5", "HR@10")
 
 
 def _exclusion_mask(

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from adasplit_env.data.readers import FORMATS
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.config import (
     CURRICULA,
@@ -42,6 +43,11 @@ class TrainConfig:
     dataset: str = _opt("synthetic", "synthetic, lastfm, garden, baby, beauty, or a file path")
     data_dir: str | None = _opt(
         None, "folder of <name>/interactions.tsv.gz (default $ADASPLIT_DATA, else ./data)"
+    )
+    format: str | None = _opt(
+        None,
+        "format of a --dataset file (default: detected from its name)",
+        choices=FORMATS,
     )
     k_core: int = _opt(5, "k of the iterative k-core filter")
     # optimisation
@@ -175,6 +181,8 @@ class TrainConfig:
             raise ConfigError(f"gae_lambda must lie in [0, 1], got {self.gae_lambda}")
         if self.patience < 0 or self.eval_users < 0:
             raise ConfigError("patience and eval_users must be >= 0")
+        if self.format is not None and self.format not in FORMATS:
+            raise ConfigError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
         self.reward_config()  # validates the reward options
 
     def model_options(self) -> dict[str, Any]:

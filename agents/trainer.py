@@ -143,7 +143,7 @@ class Trainer:
             torch.set_num_threads(config.threads)
         self.device = pick_device(config.device)
         self.dataset = dataset or load_dataset(
-            config.dataset, config.data_dir, k_core=config.k_core
+            config.dataset, config.data_dir, k_core=config.k_core, format=config.format
         )
         self.run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
         torch.manual_seed(config.seed)
@@ -368,9 +368,8 @@ class Trainer:
                     self.progress.history.append(record)
                     if self.is_main:
                         self.save_last()
-                    if config.progress and self.is_main:
-                        shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
-                        tqdm.write(f"epoch {self.progress.epoch}: {shown}")
+                    if self.is_main:
+                        tqdm.write(self.epoch_line(record))
         finally:
             writer.flush()
         if not self.is_main:
@@ -380,6 +379,26 @@ class Trainer:
         results = self.final_report(writer)
         writer.close()
         return results
+
+    def epoch_line(self, record: dict) -> str:
+        """One short aligned console line per epoch (the full record is in TensorBoard)."""
+        parts = [
+            f"epoch {record['epoch']:>3d}/{self.config.epochs}",
+            f"{record['seconds']:6.1f} s",
+            f"loss {record.get('losses/total', float('nan')):7.4f}",
+        ]
+        if "charts/episode_return" in record:
+            parts.append(f"return {record['charts/episode_return']:8.2f}")
+            parts.append(f"groups {record['groups/per_episode']:5.2f}")
+        key = f"val/{SELECTION_METRIC}"
+        if key in record:
+            parts.append(f"val {SELECTION_METRIC} {record[key]:6.2f}")
+        parts.append(
+            f"best {self.progress.best_metric:6.2f} (epoch {self.progress.best_epoch})"
+            if self.progress.best_epoch
+            else "best  –"
+        )
+        return "  ".join(parts)
 
     def _validate(self, writer: SummaryWriter) -> dict:
         """Rank 0 validates and keeps best.pt; every rank learns the early-stopping count."""

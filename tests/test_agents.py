@@ -43,7 +43,7 @@ def test_each_algorithm_trains_and_writes_the_same_outputs(tmp_path, algo):
     for name in ("config.json", "best.pt", "last.pt", "metrics.json"):
         assert (run / name).is_file()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@10"}
+    assert set(metrics["test"]) == {"NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@5", "HR@10"}
     assert metrics["test"] == results["test"]
     assert "allocation_ari" in metrics
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -38,6 +38,9 @@ def test_tsv_bad_header_and_malformed_line_name_file_and_line(tmp_path):
     short = write(tmp_path / "b.tsv", "user_id\titem_id\ttimestamp\nu\ti\t1\nu\ti\n")
     with pytest.raises(DataError, match=r"b\.tsv, line 3: expected 3 tab-separated fields, got 2"):
         read_interactions(short)
+    long = write(tmp_path / "d.tsv", "user_id\titem_id\ttimestamp\nu\ti\t1\tx\n")
+    with pytest.raises(DataError, match=r"d\.tsv, line 2: expected 3 tab-separated fields, got 4"):
+        read_interactions(long)
     not_number = write(tmp_path / "c.tsv", "user_id\titem_id\ttimestamp\nu\ti\tyesterday\n")
     with pytest.raises(DataError, match=r"c\.tsv, line 2: timestamp 'yesterday' is not a number"):
         read_interactions(not_number)

@@ -64,7 +64,7 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
     metrics = json.loads((run / "metrics.json").read_text())
     for split in ("val", "test"):
-        assert set(metrics[split]) == {"NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@10"}
+        assert set(metrics[split]) == {"NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@5", "HR@10"}
     assert (
         metrics["epochs"] == 2
         and metrics["seconds_per_epoch"] > 0
@@ -282,7 +282,7 @@ def test_incompatible_checkpoint_and_wrong_dataset(tmp_path):
     with pytest.raises(CheckpointError, match="version 999 is not supported"):
         read_checkpoint(path)
     (tmp_path / "text.pt").write_text("hello")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint file"):
         read_checkpoint(tmp_path / "text.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not an adasplit-gym checkpoint"):
@@ -300,3 +300,68 @@ def test_agent_registry():
 
     assert resolve_agent("reinforce") is ReinforceAgent
     assert resolve_agent("agents.reinforce:ReinforceAgent") is ReinforceAgent
+
+
+def _bad_checkpoints(folder, good):
+    """Broken files as a user meets them, with what the message must say."""
+    (folder / "empty.pt").write_bytes(b"")
+    (folder / "cut.pt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (folder / "noise.pt").write_bytes(bytes(range(256)) * 20)
+    torch.save({"thing": SyntheticConfig()}, folder / "objects.pt")
+    torch.save({"format": "adasplit-gym-checkpoint", "version": 1}, folder / "hollow.pt")
+    return {
+        "empty.pt": "the file is empty",
+        "cut.pt": "truncated or damaged",
+        "noise.pt": "not a PyTorch checkpoint file",
+        "objects.pt": "holds Python objects",
+        "hollow.pt": "missing entries (model_config",
+    }
+
+
+def test_bad_checkpoints_get_our_own_one_line_message(tmp_path, small_dataset):
+    Trainer(small_config(tmp_path, epochs=1), dataset=small_dataset).fit()
+    for name, message in _bad_checkpoints(tmp_path, tmp_path / "run" / "best.pt").items():
+        result = subprocess.run(
+            [sys.executable, "eval_rec.py", "--checkpoint", str(tmp_path / name)],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 2, name
+        assert message in result.stderr and str(tmp_path / name) in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_interrupt_during_the_first_epoch_says_nothing_was_saved(tmp_path):
+    run = tmp_path / "run"
+    args = ["--epochs", "3", "--threads", "1", "--progress", "false", "--run-dir", str(run)]
+    proc = subprocess.Popen(
+        [sys.executable, "train_agent.py", *args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (run / "config.json").exists():  # written when training starts
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert not (run / "last.pt").exists()
+    assert "nothing was saved" in err and "continue with" not in err
+
+
+def test_console_epoch_line_and_run_summary(tmp_path, small_dataset):
+    from train_agent import run_summary
+
+    trainer = Trainer(small_config(tmp_path, epochs=2, patience=0), dataset=small_dataset)
+    results = trainer.fit()
+    lines = [trainer.epoch_line(record) for record in results["history"]]
+    assert all(len(line) < 130 for line in lines)
+    assert lines[1].startswith("epoch   2/2") and "val NDCG@10" in lines[1] and "groups" in lines[1]
+    summary = run_summary(results, trainer.config)
+    assert summary[0].startswith("groups per user at prediction")
+    if results["groups_per_user"] <= 1.0:
+        assert "ONE group" in summary[1]
+    still = results["best_epoch"] == 2
+    assert any("still improving" in line for line in summary) == still
+    longer = {**results, "epochs": 2, "best_epoch": 1}
+    assert not any("still improving" in line for line in run_summary(longer, trainer.config))

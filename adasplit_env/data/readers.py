@@ -116,7 +116,7 @@ def read_tsv(path: Path) -> Interactions:
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) < 3:
+        if len(fields) != 3:
             raise DataError(
                 f"{path}, line {line_no}: expected 3 tab-separated fields, got {len(fields)}"
             )
