@@ -7,6 +7,7 @@ or underscores) and ``config.json`` in a run dir are all this one dataclass.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -204,12 +205,51 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        normalised = {key.replace("-", "_"): value for key, value in values.items()}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(normalised) - known)
+        normalised = {str(key).replace("-", "_"): value for key, value in values.items()}
+        specs = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(normalised) - set(specs))
         if unknown:
-            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown option(s): {', '.join(map(repr, unknown))}")
+        for name, value in normalised.items():
+            normalised[name] = _checked(specs[name], value)
         return cls(**normalised)
+
+
+# Options whose default is None but which take a value of this type.
+_OPTIONAL_TYPES = {
+    "num_layers": int,
+    "num_heads": int,
+    "max_groups": int,
+    "dropout": float,
+    "data_dir": str,
+    "run_dir": str,
+    "format": str,
+}
+
+
+def _checked(spec, value: Any) -> Any:
+    """``value`` as option ``spec`` takes it (ints accepted for floats), or ConfigError."""
+    flag = "--" + spec.name.replace("_", "-")
+    kind = _OPTIONAL_TYPES.get(spec.name) or type(spec.default)
+    if value is None and spec.default is None:
+        return None
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value!r}")
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ConfigError(f"{flag} takes a {kind.__name__}, got {value!r}"[:200])
+    choices = spec.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(map(str, choices))}"[:300])
+    return value
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -343,15 +343,16 @@ class Trainer:
             dist.barrier()
         if resume:
             self.resume()
-        if self.is_main:
-            atomic_write_json(self.run_dir / "config.json", config.to_dict())
-            writer = SummaryWriter(
-                str(self.run_dir), purge_step=self.progress.global_step if resume else None
-            )
-        else:
-            writer = _NullWriter()
-        try:
-            with _TerminationAsInterrupt():
+        # SIGTERM ends like Ctrl-C from here on, also right after config.json is written
+        with _TerminationAsInterrupt():
+            if self.is_main:
+                atomic_write_json(self.run_dir / "config.json", config.to_dict())
+                writer = SummaryWriter(
+                    str(self.run_dir), purge_step=self.progress.global_step if resume else None
+                )
+            else:
+                writer = _NullWriter()
+            try:
                 while self.progress.epoch < config.epochs:
                     if config.patience and self.progress.evals_without_gain >= config.patience:
                         break
@@ -370,8 +371,8 @@ class Trainer:
                         self.save_last()
                     if self.is_main:
                         tqdm.write(self.epoch_line(record))
-        finally:
-            writer.flush()
+            finally:
+                writer.flush()
         if not self.is_main:
             return {}
         if not (self.run_dir / "best.pt").exists():
