@@ -25,8 +25,27 @@ EPISODE_TAGS = (
     *(f"rewards/{term}" for term in REWARD_TERMS),
     "groups/per_episode",
     "groups/creation_rate",
+    "groups/pair_cosine",
     "policy/entropy",
 )
+
+
+def mean_pair_cosine(state: AllocationState) -> float:
+    """Mean |cos(p_i, p_j)| over the pairs of groups each episode ended with: Eq. 15's
+    orthogonality term without the embedding norms (0: orthogonal groups, 1: parallel),
+    over the episodes with two or more groups; NaN when none has."""
+    reprs = torch.nn.functional.normalize(state.group_reprs.detach(), dim=-1)
+    mask = state.group_mask
+    cosines = (reprs @ reprs.transpose(1, 2)).abs()
+    size = reprs.shape[1]
+    upper = torch.ones(size, size, dtype=torch.bool, device=reprs.device).triu(diagonal=1)
+    pairs = mask[:, :, None] & mask[:, None, :] & upper
+    count = pairs.sum(dim=(1, 2))
+    several = count > 0
+    if not bool(several.any()):
+        return float("nan")
+    per_episode = (cosines * pairs).sum(dim=(1, 2))[several] / count[several]
+    return per_episode.mean().item()
 
 
 @dataclass
@@ -61,6 +80,7 @@ class Rollout:
             "charts/episode_return": self.rewards.detach().sum(1).mean().item(),
             "groups/per_episode": groups.mean().item(),
             "groups/creation_rate": (self.created.float().sum() / steps).item(),
+            "groups/pair_cosine": mean_pair_cosine(self.final_state),
             "policy/entropy": ((self.entropies.detach() * active).sum() / steps).item(),
             "hist/groups_per_episode": groups.cpu(),
         }

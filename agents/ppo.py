@@ -29,7 +29,7 @@ from torch import nn
 from adasplit_env.envs.core import EnvParts
 from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
 from adasplit_env.model.policy import AllocationPolicyHead
-from agents.base import REWARD_TERMS, Agent, run_episodes
+from agents.base import REWARD_TERMS, Agent, mean_pair_cosine, run_episodes
 
 
 class PaperPolicyExtractor(BaseFeaturesExtractor):
@@ -169,6 +169,7 @@ class SB3Agent(Agent):
                 "charts/episode_return": float(np.mean([e["return"] for e in chunk])),
                 "groups/per_episode": float(np.mean([e["num_groups"] for e in chunk])),
                 "groups/creation_rate": float(sum(e["created"] for e in chunk) / max(1, steps)),
+                "groups/pair_cosine": mean_pair_cosine(rollout.final_state),
                 # the entropy of PPO's policy (the shared head) on these episodes' states
                 "policy/entropy": (
                     (rollout.entropies.detach() * rollout.active).sum() / rollout.active.sum()

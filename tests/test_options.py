@@ -222,3 +222,21 @@ def test_greedy_seq_rollout_trains_l_seq_on_the_argmax_allocation(dataset, tmp_p
     assert torch.allclose(agent.sequence_loss(chosen, batch), agent.sequence_loss(greedy, batch))
     agent.config.seq_rollout = "sampled"
     assert agent.sequence_rollout(sampled, batch) is sampled
+
+
+def test_pair_cosine_of_the_groups_by_hand(dataset):
+    from agents.base import mean_pair_cosine
+
+    process = make_process(dataset)
+    state = process.reset(dataset.split.train_samples(6).subset(slice(0, 2)))
+    groups = torch.zeros_like(state.group_reprs)
+    groups[0, :3] = torch.tensor(
+        [[2.0] + [0.0] * 7, [0.0, 3.0] + [0.0] * 6, [1.0, 1.0] + [0.0] * 6]
+    )
+    groups[1, :2] = torch.tensor([[1.0] * 8, [-2.0] * 8])
+    state = replace(state, group_reprs=groups, num_groups=torch.tensor([3, 2]))
+    # episode 0: pairs (0,1) 0, (0,2) and (1,2) 1/sqrt(2); episode 1: |cos| 1
+    expected = ((2 / 2**0.5) / 3 + 1.0) / 2
+    assert mean_pair_cosine(state) == pytest.approx(expected)
+    single = replace(state, num_groups=torch.tensor([1, 1]))
+    assert mean_pair_cosine(single) != mean_pair_cosine(single)  # NaN: no pairs
