@@ -7,7 +7,9 @@ Each model trains ``--updates`` mini-batches of ``--batch-size`` samples (the
 same batches, one model after the other in this process, so the ratio holds
 on a noisy machine), then ranks ``--eval-users`` test users against every
 item. Printed per model: training samples/s, the implied seconds per epoch,
-evaluation users/s and the implied seconds for the whole test split; then
+evaluation users/s and the implied seconds for the whole test split, the
+time per update and the aten operator calls one update dispatches (torch
+profiler; a load-independent measure of per-operation overhead); then
 the ratio AdaSplit / SASRec and the process's peak memory. Run it alone.
 """
 
@@ -60,6 +62,22 @@ def time_training(trainer: Trainer, batches: list) -> float:
         trainer.optimize(loss, stats, writer)
     synchronise(trainer.device)
     return time.perf_counter() - start
+
+
+def operations_per_update(trainer: Trainer, batch) -> int | None:
+    """aten operator calls (nested ones included) dispatched by one update: loss,
+    backward and the optimiser step, counted by the torch profiler. Independent of
+    the machine's load, so it shows what a change removed even on a busy machine.
+    None for learners that run their own rollouts (SB3)."""
+    agent = trainer.agent
+    if hasattr(agent, "algorithm") and agent.algorithm is not None:
+        return None
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        loss, stats = agent.loss(batch, generator=trainer.sampling)
+        trainer.optimize(loss, stats, _Silent())
+    return sum(event.count for event in prof.key_averages() if event.key.startswith("aten::"))
 
 
 def time_evaluation(trainer: Trainer, users: int) -> float:
@@ -121,6 +139,7 @@ def main() -> int:
             samples = sum(len(b) for b in batches)
             seconds = time_training(trainer, batches)
             rate = samples / seconds
+            operations = operations_per_update(trainer, batches[0])
             eval_seconds = time_evaluation(
                 trainer, min(args.eval_users, len(dataset.split.evaluated_users()))
             )
@@ -134,7 +153,9 @@ def main() -> int:
             )
             print(
                 f"{key:<18} train {rate:>8,.0f} samples/s ({rows[key][1]:>7.1f} s/epoch)   "
-                f"eval {users_rate:>8,.1f} users/s ({rows[key][3]:>6.1f} s for the test split)",
+                f"eval {users_rate:>8,.1f} users/s ({rows[key][3]:>6.1f} s for the test split)   "
+                f"{seconds / len(batches) * 1000:>7.1f} ms/update, "
+                + (f"{operations:,} aten ops/update" if operations else "ops: own rollouts"),
                 flush=True,
             )
     sas = rows["sasrec"]
