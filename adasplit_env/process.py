@@ -133,7 +133,7 @@ class StepOutput:
     orthogonality_reward: torch.Tensor  # Eq. 15
     creation_reward: torch.Tensor  # Eq. 16-17
     likelihood_reward: torch.Tensor  # log p(target) at the target step (option), else 0
-    reward: torch.Tensor  # paper_weight (r_loss + lambda_o r_ort + r_create) + w log p(target)
+    reward: torch.Tensor  # a (r_loss + lambda_o r_ort) + r_create + w log p(target)
     created: torch.Tensor  # bool: the step opened a group
     chosen: torch.Tensor  # int64 slot the item went to
     active: torch.Tensor  # bool: the episode took this step (was not done)
@@ -305,7 +305,8 @@ class AllocationProcess:
         likelihood = self._likelihood_reward(state, selected, at_target & active)
         rewards = self.rewards
         reward = (
-            rewards.paper_weight * (allocation + rewards.lambda_o * orthogonality + creation)
+            rewards.allocation_weight * (allocation + rewards.lambda_o * orthogonality)
+            + creation
             + rewards.likelihood_weight * likelihood
         )
         zero = torch.zeros_like(reward)

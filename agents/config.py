@@ -128,8 +128,10 @@ class TrainConfig:
         "weight w of a reward at the target step: w * log-likelihood of the target under the "
         "scoring rule (0: the paper's reward). Beyond the paper",
     )
-    paper_reward_weight: float = _opt(
-        1.0, "scale of the paper's three reward terms (1: the paper). Beyond the paper"
+    allocation_reward_weight: float = _opt(
+        1.0,
+        "scale of the allocation and orthogonality rewards, Eq. 14-15 (1: the paper; the "
+        "creation penalty has --curriculum and --penalty). Beyond the paper",
     )
     reinforce_baseline: str = _opt(
         "none",
@@ -197,7 +199,7 @@ class TrainConfig:
             curriculum=self.curriculum,
             penalty=self.penalty,
             likelihood_weight=self.likelihood_reward,
-            paper_weight=self.paper_reward_weight,
+            allocation_weight=self.allocation_reward_weight,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def make_process(dataset, rewards=None, **options) -> AllocationProcess:
 def test_defaults_are_the_papers():
     config = TrainConfig()
     assert (config.group_start, config.scoring) == ("user", "paper")
-    assert (config.likelihood_reward, config.paper_reward_weight) == (0.0, 1.0)
+    assert (config.likelihood_reward, config.allocation_reward_weight) == (0.0, 1.0)
     assert (config.reinforce_baseline, config.rl_gradient) == ("none", "full")
 
 
@@ -97,7 +97,7 @@ def test_max_scoring_trains_l_seq_on_the_groups_the_history_built(dataset):
 
 @pytest.mark.parametrize("scoring", ["paper", "max"])
 def test_likelihood_reward_is_the_targets_log_likelihood_at_the_target_step(dataset, scoring):
-    rewards = RewardConfig(likelihood_weight=2.0, paper_weight=0.5)
+    rewards = RewardConfig(likelihood_weight=2.0, allocation_weight=0.5)
     process = make_process(dataset, rewards, scoring=scoring, eps=0.9)
     samples = dataset.split.train_samples(6).subset(slice(0, 8))
     generator = torch.Generator().manual_seed(0)
@@ -111,9 +111,10 @@ def test_likelihood_reward_is_the_targets_log_likelihood_at_the_target_step(data
     expected = torch.log_softmax(logits, dim=1)[rows, samples.targets]
     assert torch.allclose(likelihood[rows, last], expected, atol=1e-5)
     assert likelihood.abs().sum() == pytest.approx(likelihood[rows, last].abs().sum().item())
-    paper = sum(rollout.reward_terms[t] for t in ("allocation", "creation"))
-    paper = paper + 0.1 * rollout.reward_terms["orthogonality"]
-    assert torch.allclose(rollout.rewards, 0.5 * paper + 2.0 * likelihood, atol=1e-5)
+    terms = rollout.reward_terms
+    affinity = terms["allocation"] + 0.1 * terms["orthogonality"]
+    expected_reward = 0.5 * affinity + terms["creation"] + 2.0 * likelihood
+    assert torch.allclose(rollout.rewards, expected_reward, atol=1e-5)
     off = make_process(dataset, scoring=scoring, eps=0.9)
     generator = torch.Generator().manual_seed(0)
     plain = run_episodes(off, samples, off.policy_logits, generator=generator)
@@ -157,7 +158,7 @@ def test_options_train_end_to_end(dataset, tmp_path):
     config = TrainConfig(
         dim=8, max_len=6, batch_size=32, epochs=1, eval_users=20, group_start="learned",
         readout="sasrec",
-        scoring="max", likelihood_reward=1.0, paper_reward_weight=0.0, temperature=0.3,
+        scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.0, temperature=0.3,
         reinforce_baseline="batch_mean", rl_gradient="policy", run_dir=str(tmp_path / "run"),
         progress=False,
     )  # fmt: skip

@@ -125,15 +125,16 @@ class RewardConfig:
     Beyond the paper (off by default): ``likelihood_weight`` w adds, at the
     target step, w times the target's log-likelihood under the recommender's
     scoring rule (so an allocation is rewarded for predicting the target), and
-    ``paper_weight`` scales the paper's three terms:
-    ``r = paper_weight * (r_loss + lambda_o r_ort + r_create) + w log p(target)``.
+    ``allocation_weight`` a scales Eq. 14-15 (the creation penalty keeps its own
+    knobs, ``curriculum`` and ``penalty``):
+    ``r = a (r_loss + lambda_o r_ort) + r_create + w log p(target)``.
     """
 
     lambda_o: float = 0.1
     curriculum: str = "exponential"
     penalty: float = 1.1
     likelihood_weight: float = 0.0
-    paper_weight: float = 1.0
+    allocation_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.curriculum not in CURRICULA:
@@ -142,8 +143,8 @@ class RewardConfig:
             )
         if self.penalty < 0:
             raise ConfigError(f"penalty must be >= 0, got {self.penalty}")
-        if self.likelihood_weight < 0 or self.paper_weight < 0:
-            raise ConfigError("likelihood_weight and paper_weight must be >= 0")
+        if self.likelihood_weight < 0 or self.allocation_weight < 0:
+            raise ConfigError("likelihood_weight and allocation_weight must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
