@@ -81,7 +81,8 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
                     best_score[rows] = torch.where(better, slot_score, current)
                     best_group[rows] = torch.where(better, group, best_group[rows])
             # argmax of [r_1 .. r_h, eps]: create only when eps is strictly larger.
-            creates = can_create[:, None] & (policy.eps > torch.sigmoid(best_score + output_bias))
+            join = policy.join_logits(best_score + output_bias)
+            creates = can_create[:, None] & (policy.eps > join)
             join_scores = affinity.gather(2, best_group[..., None])[..., 0]
             scores[:, start:stop] = torch.where(creates, create_scores[:, start:stop], join_scores)
         if state.sequence_state is not None:  # readout sasrec

@@ -20,6 +20,7 @@ from adasplit_env.model.config import (
     ENCODERS,
     GROUP_STARTS,
     GROUP_UPDATERS,
+    JOIN_LOGITS,
     READOUTS,
     SCORINGS,
     ModelConfig,
@@ -108,6 +109,12 @@ class TrainConfig:
         "encoder block: paper (Eq. 5 as written, no residual around attention, feed-forward "
         "width d) or standard (residual, width 4d). Beyond the paper",
         choices=ENCODER_BLOCKS,
+    )
+    join_logit: str = _opt(
+        "sigmoid",
+        "a join's logit: sigmoid of its score (Eq. 7-8: in (0, 1) beside eps, saturates) or "
+        "linear (the score itself). Beyond the paper",
+        choices=JOIN_LOGITS,
     )
     seq_rollout: str = _opt(
         "sampled",

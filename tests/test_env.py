@@ -241,11 +241,13 @@ def test_sb3_vec_env_masks_and_terminal_observation(synthetic):
     assert seen_terminal and venv.finished_episodes
 
 
-def test_scorer_matches_per_item_reference():
+@pytest.mark.parametrize("join_logit", ["sigmoid", "linear"])
+def test_scorer_matches_per_item_reference(join_logit):
     dataset = load_dataset("synthetic")
-    parts = build_env_parts(dataset, dim=8, max_groups=5, eps=0.6)
+    parts = build_env_parts(dataset, dim=8, max_groups=5, eps=0.6, join_logit=join_logit)
     process = parts.process
     # weights as spread as a trained model's, so that no argmax over groups is a near-tie
+    torch.manual_seed(0)
     init_weights(process.model, std=0.5)
     process.model.eval()
     samples = dataset.split.eval_samples("test", 10).subset(slice(0, 6))

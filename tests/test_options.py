@@ -241,3 +241,14 @@ def test_pair_cosine_of_the_groups_by_hand(dataset):
     assert mean_pair_cosine(state) == pytest.approx(expected)
     single = replace(state, num_groups=torch.tensor([1, 1]))
     assert mean_pair_cosine(single) != mean_pair_cosine(single)  # NaN: no pairs
+
+
+def test_linear_join_logit_is_the_score_itself(dataset):
+    sigmoid = make_process(dataset, eps=0.3)
+    linear = make_process(dataset, eps=0.3, join_logit="linear")
+    state = sigmoid.reset(dataset.split.train_samples(6).subset(slice(0, 4)))
+    with torch.no_grad():
+        bounded = sigmoid.policy_logits(state)[:, 0]
+        unbounded = linear.policy_logits(state)[:, 0]  # same weights (same seed)
+    assert torch.allclose(bounded, torch.sigmoid(unbounded))
+    assert unbounded.abs().max() > 1.0  # not confined to (0, 1)

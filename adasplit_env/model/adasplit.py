@@ -33,7 +33,9 @@ class AdaSplitModel(nn.Module):
             dropout=config.dropout,
             block=config.encoder_block,
         )
-        self.policy = AllocationPolicyHead(dim, eps=config.eps, temperature=config.temperature)
+        self.policy = AllocationPolicyHead(
+            dim, eps=config.eps, temperature=config.temperature, join_logit=config.join_logit
+        )
         self.group_updater = make_group_updater(config.group_updater, dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
         if config.group_start == "learned":

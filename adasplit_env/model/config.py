@@ -17,6 +17,7 @@ GROUP_STARTS = ("user", "zero", "learned")
 SCORINGS = ("paper", "max")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
+JOIN_LOGITS = ("sigmoid", "linear")
 
 
 def _from_dict(cls, values: dict):
@@ -49,6 +50,10 @@ class ModelConfig:
     SASRec, so the allocation can only add to a full sequence model).
     ``encoder_block``: ``paper`` (Eq. 5-6 as written: no residual around the
     attention, feed-forward width d) or ``standard`` (residual, width 4d).
+    ``join_logit``: ``sigmoid`` (Eq. 7-8: a join's logit is a sigmoid value in
+    (0, 1) beside ``eps``, so the policy can never be more decisive than
+    ``exp(1 - eps)`` to one, and a saturated sigmoid stops its gradient) or
+    ``linear`` (the score itself is the logit).
     """
 
     num_users: int
@@ -67,6 +72,7 @@ class ModelConfig:
     scoring: str = "paper"
     readout: str = "group"
     encoder_block: str = "paper"
+    join_logit: str = "sigmoid"
 
     def __post_init__(self) -> None:
         if self.max_groups is None:
@@ -95,6 +101,7 @@ class ModelConfig:
             ("scoring", SCORINGS),
             ("readout", READOUTS),
             ("encoder_block", ENCODER_BLOCKS),
+            ("join_logit", JOIN_LOGITS),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:

@@ -21,10 +21,15 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> t
 class AllocationPolicyHead(nn.Module):
     """Eq. 7-8 over Eq. 12-13. All projections are d x d (W0 is 2d x d)."""
 
-    def __init__(self, dim: int, eps: float = 0.5, temperature: float = 1.0) -> None:
+    def __init__(
+        self, dim: int, eps: float = 0.5, temperature: float = 1.0, join_logit: str = "sigmoid"
+    ) -> None:
         super().__init__()
         self.eps = eps
         self.temperature = temperature
+        # "sigmoid" (Eq. 7-8): join logits in (0, 1) beside eps, so the policy saturates;
+        # "linear" (an option): the score itself is the logit, unbounded
+        self.join_logit = join_logit
         self.state_proj = nn.Linear(2 * dim, dim, bias=False)  # W0, Eq. 12
         self.item_state_proj = nn.Linear(dim, dim, bias=False)  # Ws, Eq. 13
         self.group_state_proj = nn.Linear(dim, dim, bias=False)  # Wp, Eq. 13
@@ -81,6 +86,11 @@ class AllocationPolicyHead(nn.Module):
         weight, bias = self.output_vector()
         return torch.relu(item_part + group_part) @ weight + bias
 
+    def join_logits(self, scores: torch.Tensor) -> torch.Tensor:
+        """The logit of joining each group from its score: ``r_i = sigmoid(score)``
+        (Eq. 7) or, with ``join_logit linear``, the score itself."""
+        return torch.sigmoid(scores) if self.join_logit == "sigmoid" else scores
+
     def slot_logits(
         self,
         items: torch.Tensor,
@@ -97,6 +107,8 @@ class AllocationPolicyHead(nn.Module):
         scores = self.group_scores(self.item_part(states)[:, None, :], self.group_part(group_reprs))
         slots = torch.arange(group_reprs.shape[1], device=items.device)
         creates = slots[None, :] == num_groups[:, None]
-        logits = torch.where(group_mask, torch.sigmoid(scores), torch.full_like(scores, -torch.inf))
+        logits = torch.where(
+            group_mask, self.join_logits(scores), torch.full_like(scores, -torch.inf)
+        )
         logits = torch.where(creates, torch.full_like(logits, self.eps), logits)
         return logits / self.temperature

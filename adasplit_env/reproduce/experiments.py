@@ -159,7 +159,7 @@ RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir")
 ADASPLIT_ONLY_KEYS = (
     "algo", "encoder", "group_updater", "max_groups", "eps", "temperature", "beta", "lambda_o",
     "lambda_d", "curriculum", "penalty", "gae_lambda", "value_coef", "entropy_coef",
-    "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip", "group_start", "scoring", "readout", "encoder_block", "seq_rollout",
+    "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip", "group_start", "scoring", "readout", "encoder_block", "seq_rollout", "join_logit",
     "likelihood_reward", "allocation_reward_weight", "reinforce_baseline", "rl_gradient",
 )  # fmt: skip
 
