@@ -130,7 +130,7 @@ def test_seeds_are_run_dirs_of_their_own_and_cells_their_mean(tmp_path):
         )
     table = report.metric_table("table2", {"synthetic": runs}, tmp_path)
     cells = " | ".join(["5.00 ± 1.41"] * len(report.METRICS))
-    assert f"| synthetic | SASRec | {cells} | 2/3 | 9 (1), 9 (2) | – |" in table
+    assert f"| synthetic | SASRec | {cells} | 5.00 ± 1.41 | 2/3 | 9 (1), 9 (2) | – |" in table
     assert "| synthetic | GRU4Rec | not run" in table
     with pytest.raises(Exception, match="seeds must be >= 1"):
         experiments("table2", "synthetic", configs, 0)
@@ -161,7 +161,9 @@ def test_figure5_table_and_png_from_run_dirs(tmp_path):
             json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
         )
     table = report.metric_table("figure5", runs, tmp_path)
-    assert "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 1/1 | 3 (2) | – |" in table
+    assert (
+        "| synthetic | l = 20 | 12.00 | 12.00 | 12.00 | 12.00 | 12.00 | 1/1 | 3 (2) | – |" in table
+    )
     assert "| synthetic | l = 40 | not run |" in table
     png = report.figure("figure5", runs, tmp_path, tmp_path / "figure5.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -182,7 +184,8 @@ def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
     configs = write_config(tmp_path / "configs")
     rows = experiments("plus", "synthetic", configs, seeds=1)
     assert rows[0].name == "search/default"  # the tuned paper model is the first control
-    assert [r.name for r in rows[1:]] == [f"plus/{step}" for step, _, _ in PLUS_STEPS]
-    for before, after, (_, _, options) in zip(rows, rows[1:], PLUS_STEPS):
+    assert [r.name for r in rows[1:-1]] == [f"plus/{step}" for step, _, _ in PLUS_STEPS]
+    assert rows[-1].name == "sasrec"  # the sequence model to beat, Table 2's run
+    for before, after, (_, _, options) in zip(rows, rows[1:-1], PLUS_STEPS):
         assert after.overrides == {**before.overrides, **options}
     assert len(experiments("plus", "synthetic", configs)) == 3 * len(rows)  # 3 seeds by default

@@ -237,14 +237,23 @@ def _rows(target: str, dataset: str, configs: Path) -> list[Experiment]:
     if target == "figure4":
         return _variants(dataset, configs, "encoder", ENCODERS, "encoder")
     if target == "plus":
-        rows = [Experiment(dataset, tuned_run_name(dataset, configs), "AdaSplit", variant="paper")]
+        rows = [
+            Experiment(
+                dataset,
+                tuned_run_name(dataset, configs),
+                "AdaSplit (paper, tuned)",
+                variant="paper",
+            )
+        ]
         overrides: dict[str, Any] = {}
         for step, label, options in PLUS_STEPS:
             overrides = {**overrides, **options}
             rows.append(
                 Experiment(dataset, f"plus/{step}", label, overrides=overrides, variant=step)
             )
-        return rows
+        # the sequence model to beat: Table 2's SASRec runs
+        sasrec = Experiment(dataset, "sasrec", "SASRec (Table 2)", "budget", {"model": "sasrec"})
+        return [*rows, sasrec]
     if target == "figure5":
         labels = {length: f"l = {length}" for length in MAX_LENS}
         return _variants(dataset, configs, "max_len", labels, "maxlen")

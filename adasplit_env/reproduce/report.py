@@ -69,9 +69,11 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
     """Test metrics of every row, ours (paper) per cell; mean ± std over the finished seeds."""
     reference = PAPER_TABLES.get(target, {})
     header = (
-        "| dataset | model | " + " | ".join(METRICS) + " | seeds | epochs (best) | groups/user |"
+        "| dataset | model | "
+        + " | ".join(METRICS)
+        + " | val NDCG@10 | seeds | epochs (best) | groups/user |"
     )
-    lines = [header, "|" + "---|" * (len(METRICS) + 5)]
+    lines = [header, "|" + "---|" * (len(METRICS) + 6)]
     for dataset, experiments in runs.items():
         for seeds in rows(experiments):
             finished = row_metrics(seeds, results)
@@ -84,6 +86,8 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
             epochs = ", ".join(f"{m['epochs']} ({m['best_epoch']})" for m in trained) or "–"
             groups = [m["groups_per_user"] for m in finished if "groups_per_user" in m]
             seeds_cell = f"{len(finished)}/{len(seeds)}"
+            validation = _cell([m["val"]["NDCG@10"] for m in finished]) if finished else "–"
+            cells.append(validation)
             row = f"| {dataset} | {seeds[0].label} | " + " | ".join(cells)
             lines.append(f"{row} | {seeds_cell} | {epochs} | {_cell(groups) if groups else '–'} |")
     return "\n".join(lines)
