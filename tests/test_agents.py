@@ -54,6 +54,26 @@ def test_each_algorithm_trains_and_writes_the_same_outputs(tmp_path, algo):
     assert shared_tags <= set(events.Tags()["scalars"])
 
 
+@pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
+def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
+    dataset = load_dataset("synthetic", synthetic=SMALL)
+    config = TrainConfig(
+        algo=algo, epochs=1, batch_size=64, dim=16, eval_users=50, progress=False, threads=1,
+        run_dir=str(tmp_path / algo), ppo_num_envs=16, ppo_n_steps=16, group_start="zero",
+        readout="sasrec", scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.5,
+        seq_rollout="greedy", join_logit="linear", encoder_block="standard",
+        rl_gradient="policy", temperature=0.5,
+    )  # fmt: skip
+    trainer = Trainer(config, dataset=dataset)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    results = trainer.fit()
+    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)}
+    assert any(n.startswith("sequence_encoder.") for n in changed)  # the SASRec readout trains
+    assert any(n.startswith("policy.") for n in changed)
+    assert not any(n.startswith("user_embeddings") for n in changed)  # unused with start zero
+    assert np.isfinite(results["test"]["NDCG@10"])
+
+
 def test_gae_reduces_to_return_minus_value():
     rewards = torch.tensor([[1.0, 2.0, 0.5]])
     values = torch.tensor([[0.3, 0.2, 0.1]])
