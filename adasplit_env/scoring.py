@@ -1,6 +1,6 @@
 """Full-ranking scores of the AdaSplit recommender (paper section 3.3, Eq. 22).
 
-(With the ``max`` scoring option, :func:`best_group_scores` instead.)
+(With the ``max`` or ``lse`` scoring options, :func:`best_group_scores` instead.)
 
 The history is allocated with argmax actions. Then for every candidate item
 c the policy runs with ``v = e_c``; the argmax group ``a(c)`` scores
@@ -34,7 +34,7 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
     """
     model = process.model
     policy = model.policy
-    if model.config.scoring == "max":
+    if model.config.scoring in ("max", "lse"):
         return best_group_scores(process, samples)
     with torch.no_grad():
         state = process.allocate_history_greedily(samples)

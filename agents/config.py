@@ -94,8 +94,9 @@ class TrainConfig:
     )
     scoring: str = _opt(
         "paper",
-        "item scoring: paper (the policy's argmax group per candidate, section 3.3) or max "
-        "(best-matching group, max_i p_i.e_c, also in L_seq). Beyond the paper",
+        "item scoring: paper (the policy's argmax group per candidate, section 3.3), max "
+        "(best-matching group, max_i p_i.e_c, also in L_seq) or lse (log-sum-exp over the "
+        "groups). Beyond the paper",
         choices=SCORINGS,
     )
     readout: str = _opt(

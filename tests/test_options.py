@@ -73,6 +73,18 @@ def test_max_scoring_ranks_by_the_best_matching_group(dataset):
     assert scores[:, 0].eq(-torch.inf).all()
 
 
+def test_lse_scoring_is_the_log_sum_exp_over_the_groups(dataset):
+    process = make_process(dataset, scoring="lse", eps=0.9)
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    scores = score_all_items(process, samples)
+    state = process.allocate_history_greedily(samples)
+    table = process.model.item_embeddings.weight.detach()
+    for row in range(len(samples)):
+        groups = state.group_reprs[row, : int(state.num_groups[row])].detach()
+        expected = torch.logsumexp(groups @ table.T, dim=0)
+        assert torch.allclose(scores[row, 1:], expected[1:], atol=1e-5)
+
+
 def test_max_scoring_trains_l_seq_on_the_groups_the_history_built(dataset):
     process = make_process(dataset, scoring="max", eps=0.9)
     samples = dataset.split.train_samples(6).subset(slice(0, 8))

@@ -87,13 +87,15 @@ class AdaSplitModel(nn.Module):
     def best_group_logits(
         self, group_reprs: torch.Tensor, group_mask: torch.Tensor
     ) -> torch.Tensor:
-        """``max_i p_i . e_c`` over each user's active groups, (B, num_items + 1).
-
-        The ``max`` scoring option; ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
+        """``max_i p_i . e_c`` (``scoring max``) or ``log sum_i exp(p_i . e_c)``
+        (``scoring lse``) over each user's active groups, (B, num_items + 1);
+        ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
         """
         used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
         logits = torch.einsum("bgd,id->bgi", group_reprs[:, :used], self.item_embeddings.weight)
         logits = logits.masked_fill(~group_mask[:, :used, None], -torch.inf)
+        if self.config.scoring == "lse":
+            return torch.logsumexp(logits, dim=1)
         return logits.amax(dim=1)
 
     def target_logits(
@@ -106,7 +108,7 @@ class AdaSplitModel(nn.Module):
         """Logits of the target over all items under the ``scoring`` rule, (B, num_items + 1):
         the target's chosen group (Eq. 20) or the best group of the history (``max``),
         plus ``sequence_state . e_c`` with ``readout sasrec``."""
-        if self.config.scoring == "max":
+        if self.config.scoring in ("max", "lse"):
             logits = self.best_group_logits(group_reprs, group_mask)
         else:
             logits = self.item_logits(chosen_group_repr)

@@ -14,7 +14,7 @@ ENCODERS = ("bidirectional", "causal", "none")
 GROUP_UPDATERS = ("attn_gru", "lstm", "mean")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
-SCORINGS = ("paper", "max")
+SCORINGS = ("paper", "max", "lse")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
 JOIN_LOGITS = ("sigmoid", "linear")
@@ -43,7 +43,7 @@ class ModelConfig:
     ``scoring`` is how a candidate item is scored: ``paper`` (section 3.3: the
     policy's argmax group for that item) or ``max`` (the best-matching group,
     ``max_i p_i . e_c``, as multi-interest recommenders score; L_seq is then
-    trained on the same rule). ``readout`` is what scores items: ``group``
+    trained on the same rule) or ``lse`` (its smooth form, ``log sum_i exp(p_i . e_c)``). ``readout`` is what scores items: ``group``
     (the paper: the group representation) or ``sasrec`` (the group plus the
     state of a SASRec encoder over the whole history, 2 blocks x 2 heads,
     dropout 0.5, on the same item table: with the group part at zero it is
