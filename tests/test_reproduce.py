@@ -189,3 +189,30 @@ def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
     for before, after, (_, _, options) in zip(rows, rows[1:-1], PLUS_STEPS):
         assert after.overrides == {**before.overrides, **options}
     assert len(experiments("plus", "synthetic", configs)) == 3 * len(rows)  # 3 seeds by default
+
+
+def test_baseline_tuning_rows_and_their_table(tmp_path):
+    from adasplit_env.reproduce.experiments import BASELINE_MOVES
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "garden.yaml").write_text(json.dumps({**SMALL, "dataset": "garden"}))
+    runs = experiments("search", "garden", configs)
+    baselines = [e for e in runs if "model" in e.overrides]
+    assert [e.name for e in baselines] == ["sasrec", "gru4rec"] + [
+        f"baseline-search/{name}" for name in BASELINE_MOVES
+    ]
+    assert experiments("search", "synthetic", write_config(configs)) == [
+        e for e in experiments("search", "synthetic", configs) if "model" not in e.overrides
+    ]  # tuned on Garden only
+    metrics = {k: 7.0 for k in report.METRICS}
+    baselines[2].run_dir(tmp_path).mkdir(parents=True)
+    (baselines[2].run_dir(tmp_path) / "metrics.json").write_text(
+        json.dumps({"val": metrics, "test": metrics, "epochs": 5, "best_epoch": 4})
+    )
+    table = report.baseline_table({"garden": runs}, tmp_path)
+    assert "| garden | sasrec (RecBole defaults) | sasrec | 0.5 | 0.001 | not run |" in table
+    assert "| garden | sasrec-dropout-0.2 | sasrec | 0.2 | 0.001 | 7.00 | 7.00 | 5 (4) |" in table
+    assert (
+        "eps" not in report.search_table({"garden": baselines}, tmp_path, configs).split("\n")[2:]
+    )

@@ -85,6 +85,19 @@ SEARCH_PLAN: dict[str, tuple[str, ...]] = {
     "beauty": ("default", GARDEN_CHOICE),
 }
 
+# The baselines' light tuning on Garden's validation split, from RecBole's defaults
+# (SASRec dropout 0.5, GRU4Rec 0.3, lr 0.001), as a user would try them; run dirs
+# baseline-search/<name>; the defaults themselves are Table 2's runs.
+BASELINE_MOVES: dict[str, dict[str, Any]] = {
+    "sasrec-dropout-0.2": {"model": "sasrec", "dropout": 0.2},
+    "sasrec-dropout-0.3": {"model": "sasrec", "dropout": 0.3},
+    "sasrec-lr-0.003": {"model": "sasrec", "lr": 0.003},
+    "gru4rec-dropout-0.1": {"model": "gru4rec", "dropout": 0.1},
+    "gru4rec-dropout-0.5": {"model": "gru4rec", "dropout": 0.5},
+    "gru4rec-lr-0.003": {"model": "gru4rec", "lr": 0.003},
+}
+BASELINE_SEARCH_DATASETS = ("garden",)
+
 ENCODERS = {"bidirectional": "AdaSplit", "causal": "AdaSplit-Single", "none": "AdaSplit-Zero"}
 UPDATERS = {"attn_gru": "AdaSplit", "lstm": "AdaSplit-LSTM", "mean": "AdaSplit-AveragePooling"}
 CURRICULA = {
@@ -181,6 +194,21 @@ def search_candidates(dataset: str) -> list[Experiment]:
     ]
 
 
+def baseline_candidates(dataset: str) -> list[Experiment]:
+    """The baselines' tuning runs on ``dataset`` (RecBole's defaults are Table 2's runs)."""
+    if dataset not in BASELINE_SEARCH_DATASETS:
+        return []
+    defaults = [
+        Experiment(dataset, model, f"{model} (RecBole defaults)", "budget", {"model": model})
+        for model in ("sasrec", "gru4rec")
+    ]
+    moves = [
+        Experiment(dataset, f"baseline-search/{name}", name, "budget", dict(options))
+        for name, options in BASELINE_MOVES.items()
+    ]
+    return defaults + moves
+
+
 def tuned_run_name(dataset: str, configs: Path) -> str:
     """The run dir of the tuned configuration: a search candidate when one is it."""
     tuned = comparable(tuned_values(configs, dataset))
@@ -222,7 +250,7 @@ def experiments(
 
 def _rows(target: str, dataset: str, configs: Path) -> list[Experiment]:
     if target == "search":
-        return search_candidates(dataset)
+        return search_candidates(dataset) + baseline_candidates(dataset)
     if target == "table2":
         return [
             Experiment(dataset, tuned_run_name(dataset, configs), "AdaSplit", variant="adasplit"),
