@@ -184,10 +184,11 @@ def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
     configs = write_config(tmp_path / "configs")
     rows = experiments("plus", "synthetic", configs, seeds=1)
     assert rows[0].name == "search/default"  # the tuned paper model is the first control
-    assert [r.name for r in rows[1:-1]] == [f"plus/{step}" for step, _, _ in PLUS_STEPS]
+    assert [r.name for r in rows[1:-1]] == [f"plus/{step}" for step, _, _, _ in PLUS_STEPS]
     assert rows[-1].name == "sasrec"  # the sequence model to beat, Table 2's run
-    for before, after, (_, _, options) in zip(rows, rows[1:-1], PLUS_STEPS):
-        assert after.overrides == {**before.overrides, **options}
+    by_step = {None: rows[0], **{step: row for row, (step, *_) in zip(rows[1:], PLUS_STEPS)}}
+    for row, (_, _, options, base) in zip(rows[1:-1], PLUS_STEPS):
+        assert row.overrides == {**by_step[base].overrides, **options}
     assert len(experiments("plus", "synthetic", configs)) == 3 * len(rows)  # 3 seeds by default
 
 
