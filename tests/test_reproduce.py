@@ -217,3 +217,17 @@ def test_baseline_tuning_rows_and_their_table(tmp_path):
     assert (
         "eps" not in report.search_table({"garden": baselines}, tmp_path, configs).split("\n")[2:]
     )
+
+
+def test_table2_has_an_adasplit_plus_row_when_a_preset_exists(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    assert "AdaSplit+" not in [e.label for e in experiments("table2", "synthetic", configs, 1)]
+    preset = configs / "synthetic-plus.yaml"
+    preset.write_text(json.dumps({**SMALL, "group_start": "zero", "readout": "sasrec"}))
+    rows = experiments("table2", "synthetic", configs, 1)
+    plus = [e for e in rows if e.label == "AdaSplit+"]
+    assert [e.name for e in plus] == ["plus/readout-sasrec"]  # the AdaSplit+ step's runs
+    preset.write_text(json.dumps({**SMALL, "group_start": "learned"}))
+    (plus,) = [e for e in experiments("table2", "synthetic", configs, 1) if e.label == "AdaSplit+"]
+    assert plus.name == "adasplit-plus"
+    assert comparable(run_state(plus, tmp_path, configs).options)["group_start"] == "learned"

@@ -167,8 +167,19 @@ def tuned_values(configs: Path, dataset: str) -> dict[str, Any]:
     return read_config_file(config_path(configs, dataset))
 
 
+def plus_config_path(configs: Path, dataset: str) -> Path:
+    """``configs/<dataset>-plus.yaml``: the AdaSplit+ preset, where one has been chosen."""
+    return Path(configs) / f"{dataset}-plus.yaml"
+
+
 def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
     """The train_agent options of ``experiment`` (keys as TrainConfig fields)."""
+    if experiment.base == "plus":  # the AdaSplit+ preset file, whole
+        from agents.config import read_config_file
+
+        values = read_config_file(plus_config_path(configs, experiment.dataset))
+        seed = {"seed": experiment.seed} if experiment.seed else {}
+        return {**values, **experiment.overrides, **seed}
     values = tuned_values(configs, experiment.dataset)
     if experiment.base == "budget":
         values = {key: values[key] for key in BUDGET_KEYS if key in values}
@@ -228,6 +239,19 @@ def tuned_run_name(dataset: str, configs: Path) -> str:
     return "adasplit"
 
 
+def plus_row(dataset: str, configs: Path) -> list[Experiment]:
+    """Table 2's AdaSplit+ row when ``configs/<dataset>-plus.yaml`` exists: the run dir
+    of the AdaSplit+ step equal to it, else ``adasplit-plus``."""
+    if not plus_config_path(configs, dataset).is_file():
+        return []
+    row = Experiment(dataset, "adasplit-plus", "AdaSplit+", "plus", variant="adasplit+")
+    wanted = comparable(expected_options(row, configs))
+    for step in _rows("plus", dataset, configs)[1:-1]:
+        if comparable(expected_options(step, configs)) == wanted:
+            return [replace(row, name=step.name)]
+    return [row]
+
+
 def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:
     tuned = comparable(tuned_values(configs, dataset))
     runs = []
@@ -264,6 +288,7 @@ def _rows(target: str, dataset: str, configs: Path) -> list[Experiment]:
     if target == "table2":
         return [
             Experiment(dataset, tuned_run_name(dataset, configs), "AdaSplit", variant="adasplit"),
+            *plus_row(dataset, configs),
             Experiment(dataset, "sasrec", "SASRec", "budget", {"model": "sasrec"}, "sasrec"),
             Experiment(dataset, "gru4rec", "GRU4Rec", "budget", {"model": "gru4rec"}, "gru4rec"),
             Experiment(dataset, "pop", "Popularity", "popularity", variant="pop"),
