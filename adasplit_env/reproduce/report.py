@@ -93,6 +93,17 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
     return "\n".join(lines)
 
 
+def _search_scores(metrics: dict | None) -> list[str]:
+    """Validation and test NDCG@10 and the epochs of one search run."""
+    if metrics is None:
+        return [NOT_RUN, NOT_RUN, "–"]
+    return [
+        _fmt(metrics["val"]["NDCG@10"]),
+        _fmt(metrics["test"]["NDCG@10"]),
+        f"{metrics['epochs']} ({metrics['best_epoch']})",
+    ]
+
+
 def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path) -> str:
     """Every search candidate with its validation NDCG@10 (all users); moved options in bold."""
     keys = tuple(PAPER_POINT)
@@ -113,14 +124,7 @@ def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path
                 f"**{settings[key]}**" if settings[key] != PAPER_POINT[key] else str(settings[key])
                 for key in keys
             ]
-            if metrics is None:
-                scores = [NOT_RUN, NOT_RUN, "–"]
-            else:
-                scores = [
-                    _fmt(metrics["val"]["NDCG@10"]),
-                    _fmt(metrics["test"]["NDCG@10"]),
-                    f"{metrics['epochs']} ({metrics['best_epoch']})",
-                ]
+            scores = _search_scores(metrics)
             name = experiment.label + (" (chosen)" if experiment.name == chosen else "")
             lines.append(f"| {dataset} | {name} | " + " | ".join(cells + scores) + " |")
     return "\n".join(lines)
@@ -145,14 +149,7 @@ def baseline_table(runs: dict[str, list[Experiment]], results: Path) -> str:
             if dropout is None:
                 dropout = BASELINE_DROPOUT[options.model]
             metrics = read_metrics(experiment, results)
-            if metrics is None:
-                scores = [NOT_RUN, NOT_RUN, "–"]
-            else:
-                scores = [
-                    _fmt(metrics["val"]["NDCG@10"]),
-                    _fmt(metrics["test"]["NDCG@10"]),
-                    f"{metrics['epochs']} ({metrics['best_epoch']})",
-                ]
+            scores = _search_scores(metrics)
             cells = [experiment.label, options.model, str(dropout), str(options.lr), *scores]
             lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
