@@ -124,6 +124,7 @@ PLUS_STEPS: tuple[tuple[str, str, dict[str, Any], str | None], ...] = (
     ),
     # rl-policy lost on Garden's validation (7.6 vs 8.5): the readout builds on start-zero
     ("readout-sasrec", "start-zero + SASRec readout", {"readout": "sasrec"}, "start-zero"),
+    # neither of these two beat the readout on validation: configs/garden-plus.yaml
     (
         "readout-standard",
         "readout-sasrec + standard encoder block",
