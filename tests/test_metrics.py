@@ -62,3 +62,14 @@ def test_chunking_does_not_change_the_result():
         others = [j for j in range(1, 40) if j != t and j not in exclude[u]]
         ranks.append(1 + sum(bool(s[j] >= s[t]) for j in others))
     assert one == pytest.approx(metrics_from_ranks(torch.tensor(ranks)))
+
+
+def test_ranking_progress_bar_is_closed_when_the_ranking_ends():
+    from tqdm import tqdm
+
+    from adasplit_env.data import SyntheticConfig, load_dataset
+    from adasplit_env.evaluation import evaluate_scorer, popularity_scorer
+
+    dataset = load_dataset("synthetic", synthetic=SyntheticConfig(num_users=50, seed=0))
+    evaluate_scorer(popularity_scorer(dataset), dataset, batch_size=8, progress=True)
+    assert not [bar for bar in tqdm._instances if not bar.disable]  # none left open
