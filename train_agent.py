@@ -150,7 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     config, resume = parse_config(argv)
     distributed = init_distributed(config)
     try:
-        return _train(config, resume)
+        code = _train(config, resume)
+        if distributed:
+            import torch.distributed as dist
+
+            # leave together: a rank that tears gloo down while rank 0 still
+            # writes its final report can abort ("terminate called ...")
+            dist.barrier()
+        return code
     finally:
         if distributed:
             import torch.distributed as dist
