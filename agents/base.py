@@ -66,10 +66,25 @@ class Rollout:
     created: torch.Tensor
     active: torch.Tensor
     target_group_repr: torch.Tensor
-    history_group_reprs: torch.Tensor
-    history_group_mask: torch.Tensor
     final_state: AllocationState
     values: torch.Tensor | None = None  # (B, T) from value_fn, when given
+
+    @property
+    def history_group_mask(self) -> torch.Tensor:
+        """(B, G) the groups before the target step: the final ones less a group the
+        target step opened (the target step changes nothing else)."""
+        final = self.final_state
+        steps = self.active.long().sum(dim=1) - 1  # each episode's target step
+        rows = torch.arange(final.batch_size, device=steps.device)
+        opened_at_target = self.created[rows, steps]
+        slots = torch.arange(final.max_groups, device=steps.device)
+        last_slot = slots[None, :] == (final.num_groups - 1)[:, None]
+        return final.group_mask & ~(last_slot & opened_at_target[:, None])
+
+    @property
+    def history_group_reprs(self) -> torch.Tensor:
+        """(B, G, d) the groups before the target step, zero in the other slots."""
+        return self.final_state.group_reprs * self.history_group_mask[..., None]
 
     def summary(self) -> dict[str, float | torch.Tensor]:
         """Per-episode means for the logs (same tags for every algorithm)."""
@@ -114,7 +129,6 @@ def run_episodes(
     columns: dict[str, list[torch.Tensor]] = {key: [] for key in names}
     values = []
     target_repr = torch.zeros_like(state.user_embs)
-    history_groups, history_mask = state.group_reprs, state.group_mask
     while not bool(state.done.all()):
         if value_fn is not None:
             values.append(value_fn(state))
@@ -131,14 +145,9 @@ def run_episodes(
             actions = torch.multinomial(policy, 1, generator=generator)[:, 0]
         log_probs = log_policy.gather(1, actions[:, None])[:, 0]
         entropy = -(policy * log_policy.masked_fill(policy == 0, 0.0)).sum(dim=1)
-        before = state
         state, out = process.step(state, actions)
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
-        history_groups = torch.where(
-            out.was_target[:, None, None], before.group_reprs, history_groups
-        )
-        history_mask = torch.where(out.was_target[:, None], before.group_mask, history_mask)
         columns["actions"].append(actions)
         columns["log_probs"].append(torch.where(active, log_probs, torch.zeros_like(log_probs)))
         columns["entropies"].append(torch.where(active, entropy, torch.zeros_like(entropy)))
@@ -157,8 +166,6 @@ def run_episodes(
         created=stacked["created"],
         active=stacked["active"],
         target_group_repr=target_repr,
-        history_group_reprs=history_groups,
-        history_group_mask=history_mask,
         final_state=state,
         values=torch.stack(values, dim=1) if values else None,
     )
