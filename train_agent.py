@@ -131,7 +131,13 @@ def run_summary(results: dict, config) -> list[str]:
     lines = []
     if "groups_per_user" in results:
         groups = results["groups_per_user"]
-        lines.append(f"groups per user at prediction (greedy allocation, test): {groups:.2f}")
+        planted = results.get("planted_groups_per_user")
+        filled = results.get("filled_groups_per_user", groups)
+        lines.append(
+            f"groups per user at prediction (greedy allocation, test): {groups:.2f}, "
+            f"{filled:.2f} holding history items"
+            + (f" (planted interests per history: {planted:.2f})" if planted is not None else "")
+        )
         if groups <= 1.0:
             lines.append(
                 "the greedy allocation keeps every user in ONE group: at prediction this "

@@ -51,11 +51,17 @@ def adjusted_rand_index(labels_a: np.ndarray, labels_b: np.ndarray) -> float:
 @dataclass(frozen=True)
 class AllocationQuality:
     """Mean groups per user; mean per-user ARI over all evaluated users and over
-    multi-interest users only (NaN without planted groups)."""
+    multi-interest users only, and the mean number of planted groups a history
+    spans (the groups per user a perfect allocator builds); NaN without planted
+    groups."""
 
     groups_per_user: float
     all_users: float
     multi_interest: float
+    planted_groups_per_user: float = float("nan")
+    # groups holding at least one history item: with ``group_start zero`` the first
+    # group starts empty and may stay so (h counts it, the user sees no such group)
+    filled_groups_per_user: float = float("nan")
 
 
 def allocation_quality(
@@ -86,7 +92,7 @@ def allocation_quality(
     else:
         raise ValueError(f"unknown policy {policy!r}")
     samples = dataset.split.eval_samples(split, process.model.config.max_len)
-    scores, multi, groups = [], [], []
+    scores, multi, groups, filled, planted_counts = [], [], [], [], []
     was_training = process.model.training
     process.model.eval()
     try:
@@ -95,6 +101,7 @@ def allocation_quality(
                 batch = samples.subset(slice(start, start + batch_size))
                 state = process.allocate_history(batch, choose_actions)
                 groups.append(state.num_groups.float().cpu())
+                filled.append((state.group_sizes > 0).sum(dim=1).float().cpu())
                 if dataset.item_groups is None:
                     continue
                 histories = batch.histories.numpy()
@@ -104,7 +111,8 @@ def allocation_quality(
                     planted = dataset.item_groups[histories[row][real]]
                     score = adjusted_rand_index(assignments[row][real], planted)
                     scores.append(score)
-                    if len(np.unique(planted)) >= 2:
+                    planted_counts.append(len(np.unique(planted)))
+                    if planted_counts[-1] >= 2:
                         multi.append(score)
     finally:
         process.model.train(was_training)
@@ -112,4 +120,6 @@ def allocation_quality(
         groups_per_user=float(torch.cat(groups).mean()),
         all_users=float(np.mean(scores)) if scores else float("nan"),
         multi_interest=float(np.mean(multi)) if multi else float("nan"),
+        planted_groups_per_user=float(np.mean(planted_counts)) if planted_counts else float("nan"),
+        filled_groups_per_user=float(torch.cat(filled).mean()),
     )

@@ -58,6 +58,17 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
             stop = start + chunk
             candidates = item_table[start:stop]  # (C, d)
             affinity = torch.einsum("bgd,cd->bcg", group_reprs, candidates)  # p_i . e_c
+            if policy.join_logit == "affinity":  # no Eq. 7 MLP: the argmax is one matmul
+                joins = policy.candidate_affinity_scores(candidates, group_reprs)
+                best_score, best_group = joins.masked_fill(~group_mask[:, None, :], -torch.inf).max(
+                    dim=2
+                )
+                creates = can_create[:, None] & (policy.eps > best_score)
+                join_scores = affinity.gather(2, best_group[..., None])[..., 0]
+                scores[:, start:stop] = torch.where(
+                    creates, create_scores[:, start:stop], join_scores
+                )
+                continue
             weights = masked_softmax(affinity, group_mask[:, None, :])  # Eq. 12's z
             item_part = torch.einsum("bcg,bgh->bch", weights, group_summary_part)
             item_part += item_part_all[start:stop]

@@ -113,8 +113,9 @@ class TrainConfig:
     )
     join_logit: str = _opt(
         "sigmoid",
-        "a join's logit: sigmoid of its score (Eq. 7-8: in (0, 1) beside eps, saturates) or "
-        "linear (the score itself). Beyond the paper",
+        "a join's logit: sigmoid of its score (Eq. 7-8: in (0, 1) beside eps, saturates), "
+        "linear (the score itself) or affinity ((v W_a) . p_i / sqrt(d), W_a starting at the "
+        "identity: an item joins the group that predicts it). Beyond the paper",
         choices=JOIN_LOGITS,
     )
     seq_rollout: str = _opt(

@@ -462,10 +462,12 @@ class Trainer:
             # One greedy pass: the groups per user and, on planted data, the ARI.
             greedy = allocation_quality(self.process, self.dataset, "test")
             results["groups_per_user"] = greedy.groups_per_user
+            results["filled_groups_per_user"] = greedy.filled_groups_per_user
             if self.dataset.item_groups is not None:
                 chance = allocation_quality(
                     self.process, self.dataset, "test", policy="random", seed=self.config.seed
                 )
+                results["planted_groups_per_user"] = greedy.planted_groups_per_user
                 for suffix, quality in (("", greedy), ("_random", chance)):
                     results[f"allocation_ari{suffix}"] = quality.all_users
                     results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest

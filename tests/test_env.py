@@ -241,7 +241,7 @@ def test_sb3_vec_env_masks_and_terminal_observation(synthetic):
     assert seen_terminal and venv.finished_episodes
 
 
-@pytest.mark.parametrize("join_logit", ["sigmoid", "linear"])
+@pytest.mark.parametrize("join_logit", ["sigmoid", "linear", "affinity"])
 def test_scorer_matches_per_item_reference(join_logit):
     dataset = load_dataset("synthetic")
     parts = build_env_parts(dataset, dim=8, max_groups=5, eps=0.6, join_logit=join_logit)

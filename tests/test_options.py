@@ -264,3 +264,36 @@ def test_linear_join_logit_is_the_score_itself(dataset):
         unbounded = linear.policy_logits(state)[:, 0]  # same weights (same seed)
     assert torch.allclose(bounded, torch.sigmoid(unbounded))
     assert unbounded.abs().max() > 1.0  # not confined to (0, 1)
+
+
+def test_affinity_join_logit_is_the_scaled_affinity(dataset):
+    process = make_process(dataset, eps=0.3, join_logit="affinity")
+    policy = process.model.policy
+    assert torch.equal(policy.affinity_map, torch.eye(8))  # not reset by the init scheme
+    with torch.no_grad():
+        policy.affinity_map.mul_(2.0)
+    items = torch.tensor([[1.0, 0, 0, 0, 0, 0, 0, 0], [0, 1.0, 0, 0, 0, 0, 0, 0]])
+    groups = torch.zeros(2, 3, 8)
+    groups[:, 0, 0] = 4.0  # predicts item 0 of the batch
+    groups[:, 1, 1] = 8.0  # predicts item 1
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    logits = policy.slot_logits(items, groups, mask, torch.tensor([2, 2]))
+    # (v 2I) . p / sqrt(8); slot 2 creates with eps; nothing beyond
+    expected = torch.tensor([[8.0, 0.0, 0.3], [0.0, 16.0, 0.3]])
+    expected[:, :2] /= 8**0.5
+    assert torch.allclose(logits, expected)
+    assert logits.argmax(dim=1).tolist() == [0, 1]  # each item joins the group predicting it
+    # the create slot wins where no group is similar enough
+    far = policy.slot_logits(-items, groups, mask, torch.tensor([2, 2]))
+    assert far.argmax(dim=1).tolist() == [2, 2]
+    # and the policy is trained: L_rl reaches W_a
+    far.log_softmax(dim=1)[:, 0].sum().backward()
+    assert policy.affinity_map.grad is not None and policy.affinity_map.grad.abs().sum() > 0
+
+
+def test_an_earlier_versions_default_reward_key_still_loads():
+    from adasplit_env.errors import ConfigError
+
+    assert RewardConfig.from_dict({"paper_weight": 1.0}) == RewardConfig()
+    with pytest.raises(ConfigError, match="paper_weight"):
+        RewardConfig.from_dict({"paper_weight": 0.5})

@@ -231,3 +231,25 @@ def test_table2_has_an_adasplit_plus_row_when_a_preset_exists(tmp_path):
     (plus,) = [e for e in experiments("table2", "synthetic", configs, 1) if e.label == "AdaSplit+"]
     assert plus.name == "adasplit-plus"
     assert comparable(run_state(plus, tmp_path, configs).options)["group_start"] == "learned"
+
+
+def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    assert experiments("plus-ablations", "synthetic", configs) == []  # no preset, no rows
+    preset = {**SMALL, "group_start": "zero", "readout": "sasrec"}
+    (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
+    rows = experiments("plus-ablations", "synthetic", configs)
+    assert rows[0].name == "plus/readout-sasrec"  # the preset's own run, reused
+    chosen = comparable(run_state(rows[0], tmp_path, configs).options)
+    swapped = {}
+    for row in rows[1:]:
+        options = comparable(run_state(row, tmp_path, configs).options)
+        changed = {k for k in options if options[k] != chosen[k]}
+        assert len(changed) == 1, row.name  # exactly one part differs from the preset
+        (key,) = changed
+        swapped.setdefault(key, set()).add(options[key])
+    assert swapped == {
+        "group_updater": {"lstm", "mean"},
+        "curriculum": {"linear", "keep", "none"},  # exponential is the preset's
+        "encoder": {"causal", "none"},
+    }

@@ -77,9 +77,17 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
         "allocation_ari_multi_interest_random",
     ):
         assert -1.0 <= metrics[key] <= 1.0, key
+    # the planted interests a test history spans: what a perfect allocator builds
+    histories = small_dataset.split.eval_samples("test", metrics_max_len(run)).histories.numpy()
+    spans = [len(np.unique(small_dataset.item_groups[h[h != 0]])) for h in histories]
+    assert metrics["planted_groups_per_user"] == pytest.approx(np.mean(spans))
     assert results["test"] == metrics["test"]
     payload = read_checkpoint(run / "best.pt")
     assert payload["model_config"]["dim"] == 16
+
+
+def metrics_max_len(run) -> int:
+    return json.loads((run / "config.json").read_text())["max_len"]
 
 
 def test_training_beats_popularity_on_synthetic(tmp_path, small_dataset):

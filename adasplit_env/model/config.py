@@ -17,7 +17,7 @@ GROUP_STARTS = ("user", "zero", "learned")
 SCORINGS = ("paper", "max", "lse")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
-JOIN_LOGITS = ("sigmoid", "linear")
+JOIN_LOGITS = ("sigmoid", "linear", "affinity")
 
 
 def _from_dict(cls, values: dict):
@@ -53,7 +53,10 @@ class ModelConfig:
     ``join_logit``: ``sigmoid`` (Eq. 7-8: a join's logit is a sigmoid value in
     (0, 1) beside ``eps``, so the policy can never be more decisive than
     ``exp(1 - eps)`` to one, and a saturated sigmoid stops its gradient) or
-    ``linear`` (the score itself is the logit).
+    ``linear`` (the score itself is the logit) or ``affinity`` (no Eq. 7
+    MLP: the logit is ``(v W_a) . p_i / sqrt(d)`` with ``W_a`` starting at the
+    identity, so an item joins the group whose representation predicts it, the
+    similarity Eq. 12 and 14 already use; the create logit stays ``eps``).
     """
 
     num_users: int
@@ -158,4 +161,13 @@ class RewardConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> RewardConfig:
+        values = dict(values)
+        # checkpoints of an earlier development version: ``paper_weight`` scaled all
+        # three paper terms; at its default 1.0 it is the same as no scaling now
+        legacy = values.pop("paper_weight", 1.0)
+        if legacy != 1.0:
+            raise ConfigError(
+                f"paper_weight {legacy} (an earlier version's option) has no exact "
+                "equivalent now: retrain with allocation_weight and the creation penalty"
+            )
         return _from_dict(cls, values)

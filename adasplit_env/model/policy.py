@@ -28,8 +28,14 @@ class AllocationPolicyHead(nn.Module):
         self.eps = eps
         self.temperature = temperature
         # "sigmoid" (Eq. 7-8): join logits in (0, 1) beside eps, so the policy saturates;
-        # "linear" (an option): the score itself is the logit, unbounded
+        # "linear" (an option): the score itself is the logit, unbounded;
+        # "affinity" (an option): the logit is (v W_a) . p_i / sqrt(d), no Eq. 7 MLP
         self.join_logit = join_logit
+        if join_logit == "affinity":
+            # Identity at the start: the join logit begins as Eq. 14's affinity p_i . v_T
+            # (scaled), so an item starts by preferring the group that predicts it.
+            # A Parameter, not a Linear, so the N(0, 0.02) scheme does not reset it.
+            self.affinity_map = nn.Parameter(torch.eye(dim))
         self.state_proj = nn.Linear(2 * dim, dim, bias=False)  # W0, Eq. 12
         self.item_state_proj = nn.Linear(dim, dim, bias=False)  # Ws, Eq. 13
         self.group_state_proj = nn.Linear(dim, dim, bias=False)  # Wp, Eq. 13
@@ -88,8 +94,21 @@ class AllocationPolicyHead(nn.Module):
 
     def join_logits(self, scores: torch.Tensor) -> torch.Tensor:
         """The logit of joining each group from its score: ``r_i = sigmoid(score)``
-        (Eq. 7) or, with ``join_logit linear``, the score itself."""
+        (Eq. 7) or, with ``join_logit linear`` or ``affinity``, the score itself."""
         return torch.sigmoid(scores) if self.join_logit == "sigmoid" else scores
+
+    def affinity_scores(self, items: torch.Tensor, group_reprs: torch.Tensor) -> torch.Tensor:
+        """``join_logit affinity``: ``(v W_a) . p_i / sqrt(d)``, one item per episode:
+        items (B, d) against group_reprs (B, G, d) -> (B, G)."""
+        queries = items @ self.affinity_map / items.shape[-1] ** 0.5
+        return torch.einsum("bgd,bd->bg", group_reprs, queries)
+
+    def candidate_affinity_scores(
+        self, candidates: torch.Tensor, group_reprs: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`affinity_scores` for a table of candidates (C, d): (B, C, G)."""
+        queries = candidates @ self.affinity_map / candidates.shape[-1] ** 0.5
+        return torch.einsum("bgd,cd->bcg", group_reprs, queries)
 
     def slot_logits(
         self,
@@ -103,8 +122,13 @@ class AllocationPolicyHead(nn.Module):
         Slot i < h holds ``r_i = sigmoid(...)``, slot h (while h < G) the
         create logit ``eps``; other slots are -inf. Divided by the temperature.
         """
-        states = self.allocation_state(items, group_reprs, group_mask)
-        scores = self.group_scores(self.item_part(states)[:, None, :], self.group_part(group_reprs))
+        if self.join_logit == "affinity":
+            scores = self.affinity_scores(items, group_reprs)
+        else:
+            states = self.allocation_state(items, group_reprs, group_mask)
+            scores = self.group_scores(
+                self.item_part(states)[:, None, :], self.group_part(group_reprs)
+            )
         slots = torch.arange(group_reprs.shape[1], device=items.device)
         creates = slots[None, :] == num_groups[:, None]
         logits = torch.where(

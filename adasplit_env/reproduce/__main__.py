@@ -26,6 +26,8 @@ TITLES = {
     "figure4": "Figure 4: encoder, test metrics (the paper gives this only as a plot)",
     "figure5": "Figure 5: history length l, test metrics (the paper gives this only as a plot)",
     "plus": "Towards AdaSplit+: options beyond the paper, one added per row (test metrics)",
+    "plus-ablations": "AdaSplit+ ablations: the preset with its group updater, curriculum or "
+    "encoder swapped (Tables 3-4 and Figure 4 for AdaSplit+; test metrics)",
 }
 
 

@@ -33,7 +33,16 @@ BUDGET_KEYS = (
     "eval_users",
     "eval_every",
 )
-TARGETS = ("search", "table2", "table3", "table4", "figure4", "figure5", "plus")
+TARGETS = (
+    "search",
+    "table2",
+    "table3",
+    "table4",
+    "figure4",
+    "figure5",
+    "plus",
+    "plus-ablations",
+)
 DEFAULT_DATASETS = {
     "search": ("garden", "lastfm", "baby", "beauty"),
     "table2": ("lastfm", "garden", "baby", "beauty"),
@@ -42,6 +51,7 @@ DEFAULT_DATASETS = {
     "figure4": ("garden", "synthetic"),
     "figure5": ("garden",),
     "plus": ("garden", "synthetic"),
+    "plus-ablations": ("garden", "synthetic"),
 }
 
 # The paper's defaults for the searched options: the search's starting point.
@@ -132,6 +142,32 @@ PLUS_STEPS: tuple[tuple[str, str, dict[str, Any], str | None], ...] = (
         "readout-sasrec",
     ),
     ("readout-max", "readout-sasrec + max scoring", {"scoring": "max"}, "readout-sasrec"),
+    # The allocator that splits. A reward that knows the recommendation (the target's
+    # log-likelihood, no paper terms, free creation) with max scoring: with the
+    # paper's join MLP (linear logits) it opens a group per item (synthetic ARI 0) ...
+    (
+        "likelihood",
+        "rl-policy + likelihood reward only, free creation, max scoring, standard block",
+        {
+            "scoring": "max",
+            "encoder_block": "standard",
+            "likelihood_reward": 1.0,
+            "allocation_reward_weight": 0.0,
+            "lambda_o": 0.0,
+            "curriculum": "none",
+            "join_logit": "linear",
+        },
+        "rl-policy",
+    ),
+    # ... and with the affinity join it builds interest groups
+    ("affinity", "likelihood + affinity join logit", {"join_logit": "affinity"}, "likelihood"),
+    (
+        "affinity-single",
+        "affinity, one group (max_groups 1): its control",
+        {"max_groups": 1},
+        "affinity",
+    ),
+    ("affinity-readout", "affinity + SASRec readout", {"readout": "sasrec"}, "affinity"),
 )
 
 
@@ -253,6 +289,34 @@ def plus_row(dataset: str, configs: Path) -> list[Experiment]:
     return [row]
 
 
+def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
+    """Tables 3-4 and Figure 4 for AdaSplit+: the preset, then the preset with its
+    group updater, curriculum or encoder swapped, one at a time (none without a preset)."""
+    preset = plus_row(dataset, configs)
+    if not preset:
+        return []
+    chosen = comparable(expected_options(preset[0], configs))
+    rows = [replace(preset[0], label="AdaSplit+ (the preset)")]
+    for key, labels, prefix in (
+        ("group_updater", UPDATERS, "updater"),
+        ("curriculum", CURRICULA, "curriculum"),
+        ("encoder", ENCODERS, "encoder"),
+    ):
+        for value in labels:
+            if chosen[key] != value:
+                rows.append(
+                    Experiment(
+                        dataset,
+                        f"plus-ablations/{prefix}-{value}",
+                        f"AdaSplit+, {key} {value}",
+                        "plus",
+                        {key: value},
+                        variant=f"{prefix}-{value}",
+                    )
+                )
+    return rows
+
+
 def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:
     tuned = comparable(tuned_values(configs, dataset))
     runs = []
@@ -318,6 +382,8 @@ def _rows(target: str, dataset: str, configs: Path) -> list[Experiment]:
         # the sequence model to beat: Table 2's SASRec runs
         sasrec = Experiment(dataset, "sasrec", "SASRec (Table 2)", "budget", {"model": "sasrec"})
         return [*rows, sasrec]
+    if target == "plus-ablations":
+        return _plus_variants(dataset, configs)
     if target == "figure5":
         labels = {length: f"l = {length}" for length in MAX_LENS}
         return _variants(dataset, configs, "max_len", labels, "maxlen")
