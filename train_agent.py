@@ -141,7 +141,8 @@ def run_summary(results: dict, config) -> list[str]:
         if groups <= 1.0:
             lines.append(
                 "the greedy allocation keeps every user in ONE group: at prediction this "
-                "model is a single-group recommender (no preference disentanglement)"
+                "model is a single-group recommender (no preference disentanglement); "
+                "configs/<dataset>-plus.yaml (AdaSplit+) has an allocator that splits"
             )
     if results["best_epoch"] == results["epochs"] and results["epochs"] == config.epochs:
         lines.append(

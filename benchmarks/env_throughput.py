@@ -4,8 +4,11 @@
 
 Prints steps/s of the single Gymnasium env and of the native vector env at
 B = 1, 64 and 1024 (random masked actions, untrained model, d = 64), on
-``synthetic`` and ``garden``, and the section-3.3 scorer's users/s on
-``beauty``. Run it alone: two heavy jobs on two cores slow each other.
+``synthetic`` and ``garden``, and the full-ranking scorer's users/s on
+``beauty`` for each scoring path: section 3.3's (the Eq. 7 policy routes
+every candidate), the affinity join's routing, max scoring, and AdaSplit+'s
+(affinity, max, SASRec readout). Run it alone: two heavy jobs on two cores
+slow each other.
 """
 
 from __future__ import annotations
@@ -51,8 +54,26 @@ def vector_env_steps_per_second(dataset, num_envs: int, seconds: float) -> float
     return steps / (time.perf_counter() - start)
 
 
-def scorer_users_per_second(dataset, users: int, batch_size: int = 256) -> tuple[float, float]:
-    parts = build_env_parts(dataset)
+# label -> model options of each scoring path timed on Beauty
+SCORERS = {
+    "paper (Eq. 7 routing)": {},
+    "affinity routing": {"join_logit": "affinity", "group_start": "zero"},
+    "max scoring": {"scoring": "max"},
+    "AdaSplit+ (affinity, max, SASRec readout)": {
+        "join_logit": "affinity",
+        "group_start": "zero",
+        "scoring": "max",
+        "readout": "sasrec",
+        "encoder_block": "standard",
+    },
+}
+
+
+def scorer_users_per_second(
+    dataset, users: int, batch_size: int = 256, **options
+) -> tuple[float, float]:
+    torch.manual_seed(0)
+    parts = build_env_parts(dataset, **options)
     process = parts.process
     process.model.eval()
     samples = dataset.split.eval_samples("test", 10).subset(slice(0, users))
@@ -87,13 +108,14 @@ def main() -> None:
             rate = vector_env_steps_per_second(dataset, num_envs, args.seconds)
             print(f"{name}: vector env B={num_envs:<5} {rate:,.0f} steps/s")
     beauty = load_dataset("beauty", args.data_dir)
-    rate, groups = scorer_users_per_second(beauty, args.scorer_users)
-    print(
-        f"beauty: scorer {rate:,.1f} users/s over {beauty.num_items:,} items "
-        f"(untrained model, {groups:.1f} groups per user on average); "
-        f"full test split ({len(beauty.split.evaluated_users()):,} users) ~ "
-        f"{len(beauty.split.evaluated_users()) / rate:,.0f} s"
-    )
+    test_users = len(beauty.split.evaluated_users())
+    for label, options in SCORERS.items():
+        rate, groups = scorer_users_per_second(beauty, args.scorer_users, **options)
+        print(
+            f"beauty: scorer {label}: {rate:,.1f} users/s over {beauty.num_items:,} items "
+            f"(untrained model, {groups:.1f} groups per user on average); "
+            f"full test split ({test_users:,} users) ~ {test_users / rate:,.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,24 @@ def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
     assert np.isfinite(results["test"]["NDCG@10"])
 
 
+@pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
+def test_the_affinity_allocator_trains_with_every_learner(tmp_path, algo):
+    dataset = load_dataset("synthetic", synthetic=SMALL)
+    config = TrainConfig(
+        algo=algo, epochs=1, batch_size=64, dim=16, eval_users=50, progress=False, threads=1,
+        run_dir=str(tmp_path / algo), ppo_num_envs=16, ppo_n_steps=16, group_start="zero",
+        scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.0, lambda_o=0.0,
+        curriculum="none", join_logit="affinity", rl_gradient="policy",
+        reinforce_baseline="batch_mean",
+    )  # fmt: skip
+    trainer = Trainer(config, dataset=dataset)
+    start = trainer.model.policy.affinity_map.detach().clone()
+    results = trainer.fit()
+    assert not torch.equal(trainer.model.policy.affinity_map, start)  # the policy learns
+    assert 1.0 <= results["filled_groups_per_user"] <= results["groups_per_user"]
+    assert -1.0 <= results["allocation_ari_multi_interest"] <= 1.0
+
+
 def test_gae_reduces_to_return_minus_value():
     rewards = torch.tensor([[1.0, 2.0, 0.5]])
     values = torch.tensor([[0.3, 0.2, 0.1]])
