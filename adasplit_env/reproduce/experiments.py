@@ -45,7 +45,7 @@ TARGETS = (
 )
 DEFAULT_DATASETS = {
     "search": ("garden", "lastfm", "baby", "beauty"),
-    "table2": ("lastfm", "garden", "baby", "beauty"),
+    "table2": ("lastfm", "garden", "baby", "beauty", "synthetic"),
     "table3": ("garden", "synthetic"),
     "table4": ("garden", "synthetic"),
     "figure4": ("garden", "synthetic"),
@@ -297,6 +297,9 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
         return []
     chosen = comparable(expected_options(preset[0], configs))
     rows = [replace(preset[0], label="AdaSplit+ (the preset)")]
+    # run dirs under the preset's own run name: a changed preset gets new ablations
+    # instead of showing those of the old one
+    folder = f"plus-ablations/{preset[0].name.rsplit('/', 1)[-1]}"
     for key, labels, prefix in (
         ("group_updater", UPDATERS, "updater"),
         ("curriculum", CURRICULA, "curriculum"),
@@ -307,7 +310,7 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
                 rows.append(
                     Experiment(
                         dataset,
-                        f"plus-ablations/{prefix}-{value}",
+                        f"{folder}/{prefix}-{value}",
                         f"AdaSplit+, {key} {value}",
                         "plus",
                         {key: value},
