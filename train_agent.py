@@ -138,7 +138,7 @@ def run_summary(results: dict, config) -> list[str]:
             f"{filled:.2f} holding history items"
             + (f" (planted interests per history: {planted:.2f})" if planted is not None else "")
         )
-        if groups <= 1.0:
+        if filled <= 1.0:  # an empty start group is no split
             lines.append(
                 "the greedy allocation keeps every user in ONE group: at prediction this "
                 "model is a single-group recommender (no preference disentanglement); "

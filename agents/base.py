@@ -10,6 +10,7 @@ returns; agents never step the dynamics themselves but call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -69,7 +70,7 @@ class Rollout:
     final_state: AllocationState
     values: torch.Tensor | None = None  # (B, T) from value_fn, when given
 
-    @property
+    @cached_property  # read by L_seq and by history_group_reprs: computed once
     def history_group_mask(self) -> torch.Tensor:
         """(B, G) the groups before the target step: the final ones less a group the
         target step opened (the target step changes nothing else)."""

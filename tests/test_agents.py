@@ -54,17 +54,23 @@ def test_each_algorithm_trains_and_writes_the_same_outputs(tmp_path, algo):
     assert shared_tags <= set(events.Tags()["scalars"])
 
 
-@pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
-def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
-    dataset = load_dataset("synthetic", synthetic=SMALL)
+def one_epoch_trainer(tmp_path, algo: str, **options) -> Trainer:
+    """A one-epoch run of ``algo`` on small synthetic data, groups starting at zero."""
     config = TrainConfig(
         algo=algo, epochs=1, batch_size=64, dim=16, eval_users=50, progress=False, threads=1,
         run_dir=str(tmp_path / algo), ppo_num_envs=16, ppo_n_steps=16, group_start="zero",
-        readout="sasrec", scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.5,
-        seq_rollout="greedy", join_logit="linear", encoder_block="standard",
-        rl_gradient="policy", temperature=0.5,
+        **options,
     )  # fmt: skip
-    trainer = Trainer(config, dataset=dataset)
+    return Trainer(config, dataset=load_dataset("synthetic", synthetic=SMALL))
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
+def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
+    trainer = one_epoch_trainer(
+        tmp_path, algo, readout="sasrec", scoring="max", likelihood_reward=1.0,
+        allocation_reward_weight=0.5, seq_rollout="greedy", join_logit="linear",
+        encoder_block="standard", rl_gradient="policy", temperature=0.5,
+    )  # fmt: skip
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     results = trainer.fit()
     changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)}
@@ -76,15 +82,11 @@ def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
 
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
 def test_the_affinity_allocator_trains_with_every_learner(tmp_path, algo):
-    dataset = load_dataset("synthetic", synthetic=SMALL)
-    config = TrainConfig(
-        algo=algo, epochs=1, batch_size=64, dim=16, eval_users=50, progress=False, threads=1,
-        run_dir=str(tmp_path / algo), ppo_num_envs=16, ppo_n_steps=16, group_start="zero",
-        scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.0, lambda_o=0.0,
-        curriculum="none", join_logit="affinity", rl_gradient="policy",
+    trainer = one_epoch_trainer(
+        tmp_path, algo, scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.0,
+        lambda_o=0.0, curriculum="none", join_logit="affinity", rl_gradient="policy",
         reinforce_baseline="batch_mean",
     )  # fmt: skip
-    trainer = Trainer(config, dataset=dataset)
     start = trainer.model.policy.affinity_map.detach().clone()
     results = trainer.fit()
     assert not torch.equal(trainer.model.policy.affinity_map, start)  # the policy learns

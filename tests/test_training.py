@@ -86,6 +86,16 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
     assert payload["model_config"]["dim"] == 16
 
 
+def test_an_empty_start_group_is_no_split_in_the_run_summary():
+    from train_agent import run_summary
+
+    config = TrainConfig(epochs=5)
+    results = {"groups_per_user": 2.0, "filled_groups_per_user": 1.0, "epochs": 3, "best_epoch": 2}
+    summary = run_summary(results, config)
+    assert "2.00, 1.00 holding history items" in summary[0]
+    assert "ONE group" in summary[1]
+
+
 def metrics_max_len(run) -> int:
     return json.loads((run / "config.json").read_text())["max_len"]
 

@@ -97,18 +97,20 @@ class AllocationPolicyHead(nn.Module):
         (Eq. 7) or, with ``join_logit linear`` or ``affinity``, the score itself."""
         return torch.sigmoid(scores) if self.join_logit == "sigmoid" else scores
 
+    def _affinity_queries(self, items: torch.Tensor) -> torch.Tensor:
+        """``v W_a / sqrt(d)``: the item side of ``join_logit affinity``."""
+        return items @ self.affinity_map / items.shape[-1] ** 0.5
+
     def affinity_scores(self, items: torch.Tensor, group_reprs: torch.Tensor) -> torch.Tensor:
         """``join_logit affinity``: ``(v W_a) . p_i / sqrt(d)``, one item per episode:
         items (B, d) against group_reprs (B, G, d) -> (B, G)."""
-        queries = items @ self.affinity_map / items.shape[-1] ** 0.5
-        return torch.einsum("bgd,bd->bg", group_reprs, queries)
+        return torch.einsum("bgd,bd->bg", group_reprs, self._affinity_queries(items))
 
     def candidate_affinity_scores(
         self, candidates: torch.Tensor, group_reprs: torch.Tensor
     ) -> torch.Tensor:
         """:meth:`affinity_scores` for a table of candidates (C, d): (B, C, G)."""
-        queries = candidates @ self.affinity_map / candidates.shape[-1] ** 0.5
-        return torch.einsum("bgd,cd->bcg", group_reprs, queries)
+        return torch.einsum("bgd,cd->bcg", group_reprs, self._affinity_queries(candidates))
 
     def slot_logits(
         self,

@@ -59,16 +59,12 @@ def mean_test(finished: list[dict], key: str) -> float | None:
     return mean_std([m["test"][key] for m in finished])[0] if finished else None
 
 
-def _cell(values: list[float]) -> str:
+def _cell(values: list[float], decimals: int = 2) -> str:
     """One value, or ``mean ± std`` (sample std) over the seeds."""
     mean, std = mean_std(values)
-    return f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {std:.2f}"
-
-
-def _cell_precise(values: list[float]) -> str:
-    """:func:`_cell` with three decimals (an ARI)."""
-    mean, std = mean_std(values)
-    return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ± {std:.3f}"
+    if len(values) == 1:
+        return f"{mean:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) -> str:
@@ -108,7 +104,7 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
                 if m.get("allocation_ari_multi_interest") is not None
             ]
             groups_cell = _cell(groups) if groups else "–"
-            ari_cell = _cell_precise(ari) if ari else "–"
+            ari_cell = _cell(ari, decimals=3) if ari else "–"
             lines.append(f"{row} | {seeds_cell} | {epochs} | {groups_cell} | {ari_cell} |")
     return "\n".join(lines)
 
