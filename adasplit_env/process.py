@@ -15,18 +15,28 @@ Action semantics (DESIGN section 4): ``a < h`` puts the item into group a;
 with the item). Only the chosen group changes (Eq. 9-11). At the target step
 the chosen group is read out (``selected_group_repr``, the p_a of Eq. 20)
 and not updated with the target, which is what is being predicted.
+
+Speed (issue 13): whatever a step needs that does not depend on the allocation
+is computed once at reset, for every step position at once: the encoder's item
+vectors, the item's side of the join logits and of the group update, and the
+policy's weights folded into a few small maps. So an episode reads the
+recommender's weights as they were when it began, and the hot loop runs only
+the group-dependent arithmetic. The rewards are computed without a graph (no
+learner differentiates them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import functools
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
+from adasplit_env.constants import index_range, upper_pairs
 from adasplit_env.data.split import Samples
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import RewardConfig
-from adasplit_env.model.policy import masked_softmax
+from adasplit_env.model.policy import group_dots, masked_softmax
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,12 @@ class AllocationState:
     num_created: torch.Tensor  # (B,) int64 T_a, groups created so far (Eq. 17)
     assignments: torch.Tensor  # (B, L+1) int64 slot of each allocated item, -1 before
     sequence_states: torch.Tensor  # (B, d) SASRec state with readout sasrec, else (B, 0)
+    # Computed once at reset, as nothing in them depends on the allocation (see
+    # AllocationPolicyHead.item_terms / folded_maps and the updaters' item_terms):
+    step_policy_terms: torch.Tensor  # (B, L+1, K) the join logits' item side per step
+    step_update_terms: torch.Tensor  # (B, L+1, K') the group update's item side per step
+    # The policy's folded weights: one for all episodes, not per row.
+    policy_maps: tuple[torch.Tensor, ...] = field(default=(), metadata={"shared": True})
 
     @property
     def batch_size(self) -> int:
@@ -68,16 +84,16 @@ class AllocationState:
     @property
     def group_mask(self) -> torch.Tensor:
         """(B, G) bool: the h active groups."""
-        slots = torch.arange(self.max_groups, device=self.num_groups.device)
+        slots = index_range(self.max_groups, self.num_groups.device)
         return slots[None, :] < self.num_groups[:, None]
 
     @property
     def action_mask(self) -> torch.Tensor:
         """(B, G) bool: joins 0..h-1 plus create at slot h while h < G."""
-        slots = torch.arange(self.max_groups, device=self.num_groups.device)
+        slots = index_range(self.max_groups, self.num_groups.device)
         return slots[None, :] <= self.num_groups[:, None]
 
-    @property
+    @functools.cached_property  # read by the policy and the rewards of a step: one host sync
     def active_width(self) -> int:
         """Slots in use by some episode, counting each one's create slot: max h + 1, at most G."""
         return min(self.max_groups, int(self.num_groups.max()) + 1)
@@ -87,38 +103,48 @@ class AllocationState:
         """(B,) bool: the current item is the target."""
         return self.cursor >= self.target_position
 
+    def at_cursor(self, per_step: torch.Tensor) -> torch.Tensor:
+        """(B, ...) the entry of a (B, L+1, ...) tensor at each episode's current
+        position (the last one once done)."""
+        position = self.cursor.clamp(max=self.target_position)
+        return per_step[index_range(self.batch_size, position.device), position]
+
     @property
     def current_items(self) -> torch.Tensor:
         """(B, d) the vector of the item to allocate now (the last one once done)."""
-        position = self.cursor.clamp(max=self.target_position)
-        return self.step_items[torch.arange(self.batch_size, device=position.device), position]
+        return self.at_cursor(self.step_items)
 
     @property
     def current_item_ids(self) -> torch.Tensor:
-        position = self.cursor.clamp(max=self.target_position)
-        return self.step_item_ids[torch.arange(self.batch_size, device=position.device), position]
+        return self.at_cursor(self.step_item_ids)
 
     def where(self, rows: torch.Tensor, other: AllocationState) -> AllocationState:
-        """Take ``other``'s episodes in the rows where ``rows`` (B,) is True."""
+        """Take ``other``'s episodes in the rows where ``rows`` (B,) is True
+        (and ``other``'s shared fields)."""
         merged = {}
-        for field in fields(self):
-            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+        for f in _row_fields():
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
             mask = rows.view(-1, *([1] * (mine.dim() - 1)))
-            merged[field.name] = torch.where(mask, theirs, mine)
-        return AllocationState(**merged)
+            merged[f.name] = torch.where(mask, theirs, mine)
+        return AllocationState(**merged, policy_maps=other.policy_maps)
 
     def replace_rows(self, rows: torch.Tensor, other: AllocationState) -> AllocationState:
-        """Put ``other``'s episodes (len(rows) of them) into the rows ``rows`` (int64)."""
+        """Put ``other``'s episodes (len(rows) of them) into the rows ``rows`` (int64);
+        the shared fields become ``other``'s (the newer weights)."""
         rows = rows.to(self.cursor.device)
         return AllocationState(
             **{
                 f.name: getattr(self, f.name).index_copy(0, rows, getattr(other, f.name))
-                for f in fields(self)
-            }
+                for f in _row_fields()
+            },
+            policy_maps=other.policy_maps,
         )
 
-    def detach(self) -> AllocationState:
-        return AllocationState(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
+
+@functools.cache
+def _row_fields():
+    """The fields of :class:`AllocationState` that hold one entry per episode."""
+    return [f for f in fields(AllocationState) if not f.metadata.get("shared")]
 
 
 # The reward's terms, each a StepOutput field "<term>_reward" (likelihood: an option, 0 by default).
@@ -162,8 +188,7 @@ def orthogonality_reward(group_reprs: torch.Tensor, group_mask: torch.Tensor) ->
     """Eq. 15: ``-mean_{i<j} |p_i . p_j|`` over active groups; 0 when h = 1."""
     gram = group_reprs @ group_reprs.transpose(1, 2)
     size = group_reprs.shape[1]
-    upper = torch.ones(size, size, dtype=torch.bool, device=gram.device).triu(diagonal=1)
-    pairs = group_mask[:, :, None] & group_mask[:, None, :] & upper
+    pairs = group_mask[:, :, None] & group_mask[:, None, :] & upper_pairs(size, gram.device)
     total = (gram.abs() * pairs).sum(dim=(1, 2))
     count = pairs.sum(dim=(1, 2))
     return -total / count.clamp(min=1)
@@ -213,10 +238,11 @@ class AllocationProcess:
         sequence_states = model.sequence_state(histories)
         if sequence_states is None:
             sequence_states = user_embs.new_zeros(batch, 0)
+        step_items = torch.cat([history_items, target_embs[:, None, :]], dim=1)
         return AllocationState(
             users=users,
             step_item_ids=torch.cat([histories, targets[:, None]], dim=1),
-            step_items=torch.cat([history_items, target_embs[:, None, :]], dim=1),
+            step_items=step_items,
             user_embs=user_embs,
             cursor=length - lengths,
             done=torch.zeros(batch, dtype=torch.bool, device=device),
@@ -227,20 +253,36 @@ class AllocationProcess:
             num_created=torch.zeros(batch, dtype=torch.int64, device=device),
             assignments=torch.full((batch, length + 1), -1, dtype=torch.int64, device=device),
             sequence_states=sequence_states,
+            step_policy_terms=model.policy.item_terms(step_items),
+            step_update_terms=model.group_updater.item_terms(step_items),
+            policy_maps=model.policy.folded_maps(),
         )
 
-    def policy_logits(self, state: AllocationState) -> torch.Tensor:
+    def policy_logits(self, state: AllocationState, detach_inputs: bool = False) -> torch.Tensor:
         """The paper's policy (Eq. 7-8, 12-13) over the action slots, (B, G).
 
         Only the slots some episode can use (its groups and its create slot)
-        are computed; the rest are -inf.
+        are computed; the rest are -inf. With ``detach_inputs`` the policy reads
+        its inputs (the item, the groups) without their gradient, so that a loss
+        on these logits trains the policy head only.
         """
         width = state.active_width
-        logits = self.model.policy.slot_logits(
-            state.current_items,
-            state.group_reprs[:, :width],
+        position = state.cursor.clamp(max=state.target_position)
+        rows = index_range(state.batch_size, position.device)
+        items = state.step_items[rows, position]
+        group_reprs = state.group_reprs[:, :width]
+        if detach_inputs:  # the item side again, from the detached item (one small product)
+            items, group_reprs = items.detach(), group_reprs.detach()
+            item_terms = self.model.policy.item_terms(items)
+        else:
+            item_terms = state.step_policy_terms[rows, position]
+        logits = self.model.policy.step_logits(
+            items,
+            item_terms,
+            group_reprs,
             state.group_mask[:, :width],
             state.num_groups,
+            state.policy_maps,  # the policy's own weights, folded: never detached
         )
         if width == state.max_groups:
             return logits
@@ -253,38 +295,34 @@ class AllocationProcess:
 
         Actions are not range-checked here (the hot path); the faces check them.
         """
-        slots = torch.arange(state.max_groups, device=actions.device)
+        device = actions.device
+        rows = index_range(state.batch_size, device)
+        position = state.cursor.clamp(max=state.target_position)
         actions = actions.long()
         active = ~state.done
+        at_target = state.cursor >= state.target_position
         num_groups = state.num_groups
         creates = actions >= num_groups
         created = creates & active
         chosen = torch.where(creates, num_groups, actions)
-        chosen_slot = slots[None, :] == chosen[:, None]  # (B, G)
-        items = state.current_items
-        at_target = state.at_target
+        items = state.step_items[rows, position]
 
-        rows = torch.arange(state.batch_size, device=actions.device)
-
-        # The groups as the choice sees them: a created group starts at e_u.
-        new_slot = chosen_slot & created[:, None]
-        mask_after = state.group_mask | new_slot
+        # The chosen group as the choice sees it: a created group starts at e_u.
         selected = torch.where(created[:, None], state.user_embs, state.group_reprs[rows, chosen])
-
-        # Eq. 14 over the groups before the update (the new one as e_u).
-        affinity = torch.einsum("bgd,bd->bg", state.group_reprs, items)
-        affinity = torch.where(new_slot, (selected * items).sum(dim=1, keepdim=True), affinity)
-        allocation = masked_softmax(affinity, mask_after).gather(1, chosen[:, None])[:, 0]
 
         # Eq. 9-10: only the chosen group absorbs the item; never the target.
         absorbs = active & ~at_target
-        selected_size = torch.where(created, 0, state.group_sizes.gather(1, chosen[:, None])[:, 0])
+        selected_size = torch.where(created, 0, state.group_sizes[rows, chosen])
+        selected_memory = state.group_memory[rows, chosen]  # zeros unless lstm
         if self._updater_has_memory:
-            selected_memory = torch.where(created[:, None], 0.0, state.group_memory[rows, chosen])
-        else:
-            selected_memory = state.group_memory[rows, chosen]  # zeros, passed through
+            selected_memory = torch.where(created[:, None], 0.0, selected_memory)
+        update_terms = state.step_update_terms
         updated, updated_memory = self.model.group_updater(
-            selected, items, selected_memory, selected_size
+            selected,
+            items,
+            selected_memory,
+            selected_size,
+            item_terms=update_terms[rows, position] if update_terms.shape[-1] else None,
         )
         # One out-of-place write per episode at (row, chosen). Rows that change
         # nothing write back what is there (a finished episode, or a join at the
@@ -297,27 +335,21 @@ class AllocationProcess:
             group_memory = group_memory.index_put(
                 (rows, chosen), torch.where(absorbs[:, None], updated_memory, selected_memory)
             )
-        group_sizes = state.group_sizes.index_put((rows, chosen), selected_size + absorbs.long())
+        group_sizes = state.group_sizes.index_put((rows, chosen), selected_size + absorbs)
+        created_count = created.long()
 
-        width = state.active_width  # no group beyond it, even after this step
-        orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
-        creation = -creation_penalty(state.num_created, self.rewards) * created
-        likelihood = self._likelihood_reward(state, selected, at_target & active)
-        rewards = self.rewards
-        reward = (
-            rewards.allocation_weight * (allocation + rewards.lambda_o * orthogonality)
-            + creation
-            + rewards.likelihood_weight * likelihood
+        # The rewards steer the learners, which never differentiate them: no graph.
+        with torch.no_grad():
+            terms = self._reward_terms(
+                state, items, selected, chosen, created, at_target & active, group_reprs
+            )
+        allocation, orthogonality, creation, likelihood, reward = (
+            torch.where(active, term, 0.0) for term in terms
         )
-        zero = torch.zeros_like(reward)
-        allocation = torch.where(active, allocation, zero)
-        orthogonality = torch.where(active, orthogonality, zero)
-        creation = torch.where(active, creation, zero)
-        reward = torch.where(active, reward, zero)
 
-        positions = torch.arange(state.assignments.shape[1], device=actions.device)
-        placed = (positions[None, :] == state.cursor[:, None]) & active[:, None]
-        cursor = state.cursor + active.long()
+        step_positions = index_range(state.assignments.shape[1], device)
+        placed = (step_positions[None, :] == position[:, None]) & active[:, None]
+        cursor = state.cursor + active
         done = cursor > state.target_position
         next_state = replace(
             state,
@@ -326,8 +358,8 @@ class AllocationProcess:
             group_reprs=group_reprs,
             group_memory=group_memory,
             group_sizes=group_sizes,
-            num_groups=num_groups + created.long(),
-            num_created=state.num_created + created.long(),
+            num_groups=num_groups + created_count,
+            num_created=state.num_created + created_count,
             assignments=torch.where(placed, chosen[:, None], state.assignments),
         )
         output = StepOutput(
@@ -344,6 +376,37 @@ class AllocationProcess:
             done=done,
         )
         return next_state, output
+
+    def _reward_terms(
+        self,
+        state: AllocationState,
+        items: torch.Tensor,
+        selected: torch.Tensor,
+        chosen: torch.Tensor,
+        created: torch.Tensor,
+        allocating_target: torch.Tensor,
+        group_reprs: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """Eq. 14-17 and the likelihood term of one step, and the reward they make, (B,)
+        each (also in rows that took no step; the caller zeroes those)."""
+        slots = index_range(state.max_groups, chosen.device)
+        new_slot = (slots[None, :] == chosen[:, None]) & created[:, None]
+        mask_after = slots[None, :] < (state.num_groups + created.long())[:, None]
+        # Eq. 14 over the groups before the update (the new one as e_u).
+        affinity = group_dots(state.group_reprs, items)
+        affinity = torch.where(new_slot, (selected * items).sum(dim=1, keepdim=True), affinity)
+        allocation = masked_softmax(affinity, mask_after).gather(1, chosen[:, None])[:, 0]
+        width = state.active_width  # no group beyond it, even after this step
+        orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
+        creation = -creation_penalty(state.num_created, self.rewards) * created
+        likelihood = self._likelihood_reward(state, selected, allocating_target)
+        rewards = self.rewards
+        reward = (
+            rewards.allocation_weight * (allocation + rewards.lambda_o * orthogonality)
+            + creation
+            + rewards.likelihood_weight * likelihood
+        )
+        return allocation, orthogonality, creation, likelihood, reward
 
     def _likelihood_reward(
         self, state: AllocationState, selected: torch.Tensor, at_target: torch.Tensor

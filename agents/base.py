@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adasplit_env.constants import upper_pairs
 from adasplit_env.data.split import Samples
 from adasplit_env.process import REWARD_TERMS, AllocationProcess, AllocationState
 from adasplit_env.scoring import score_all_items
@@ -39,8 +40,7 @@ def mean_pair_cosine(state: AllocationState) -> float:
     mask = state.group_mask
     cosines = (reprs @ reprs.transpose(1, 2)).abs()
     size = reprs.shape[1]
-    upper = torch.ones(size, size, dtype=torch.bool, device=reprs.device).triu(diagonal=1)
-    pairs = mask[:, :, None] & mask[:, None, :] & upper
+    pairs = mask[:, :, None] & mask[:, None, :] & upper_pairs(size, reprs.device)
     count = pairs.sum(dim=(1, 2))
     several = count > 0
     if not bool(several.any()):
@@ -150,18 +150,19 @@ def run_episodes(
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
         columns["actions"].append(actions)
-        columns["log_probs"].append(torch.where(active, log_probs, torch.zeros_like(log_probs)))
-        columns["entropies"].append(torch.where(active, entropy, torch.zeros_like(entropy)))
+        columns["log_probs"].append(log_probs)  # zeroed once episodes end, after the loop
+        columns["entropies"].append(entropy)
         columns["rewards"].append(out.reward)
         columns["created"].append(out.created)
         columns["active"].append(active)
         for term, value in out.reward_terms().items():
             columns[term].append(value)
     stacked = {key: torch.stack(value, dim=1) for key, value in columns.items()}
+    active = stacked["active"]
     return Rollout(
         actions=stacked["actions"],
-        log_probs=stacked["log_probs"],
-        entropies=stacked["entropies"],
+        log_probs=torch.where(active, stacked["log_probs"], 0.0),
+        entropies=torch.where(active, stacked["entropies"], 0.0),
         rewards=stacked["rewards"],
         reward_terms={name: stacked[name] for name in REWARD_TERMS},
         created=stacked["created"],
@@ -200,9 +201,8 @@ class Agent(nn.Module):
         """The paper's policy; with ``rl_gradient policy`` it reads a detached state, so
         that the policy-gradient loss trains the policy head only (not the encoder,
         the embeddings or the group updater through the policy's inputs)."""
-        if getattr(self.config, "rl_gradient", "full") == "policy":
-            state = state.detach()
-        return self.process.policy_logits(state)
+        detach = getattr(self.config, "rl_gradient", "full") == "policy"
+        return self.process.policy_logits(state, detach_inputs=detach)
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         """Return ``(loss, stats)``: a scalar to minimise and a dict of floats for the logs."""

@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py --data-dir ../shared/data            # Beauty, CPU
     python benchmarks/train_throughput.py --data-dir ../shared/data --device cuda
+    python benchmarks/train_throughput.py --data-dir ../shared/data --config configs/beauty-plus.yaml
 
 Each model trains ``--updates`` mini-batches of ``--batch-size`` samples (the
 same batches, one model after the other in this process, so the ratio holds
@@ -11,6 +12,8 @@ evaluation users/s and the implied seconds for the whole test split, the
 time per update and the aten operator calls one update dispatches (torch
 profiler; a load-independent measure of per-operation overhead); then
 the ratio AdaSplit / SASRec and the process's peak memory. Run it alone.
+With ``--config`` the AdaSplit rows use that file's model and learner options
+(an AdaSplit+ preset, say) instead of the paper's defaults.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 import torch
 
 from adasplit_env.data import load_dataset
-from agents.config import TrainConfig
+from agents.config import TrainConfig, read_config_file
 from agents.trainer import Trainer
 
 
@@ -102,6 +105,12 @@ def main() -> int:
     parser.add_argument("--eval-users", type=int, default=2048)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="a train_agent.py config file whose model and learner options the AdaSplit rows use "
+        "(its dataset, budget and batch size are ignored)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -116,23 +125,33 @@ def main() -> int:
         f"{args.dataset}: {dataset.num_users:,} users, {dataset.num_items:,} items; device {name}; "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch_size}, d 64, max-len 10"
     )
+    preset = {}
+    if args.config:
+        preset = read_config_file(args.config)
+        for key in ("dataset", "data_dir", "epochs", "patience", "batch_size", "run_dir", "seed"):
+            preset.pop(key, None)
+        print(f"AdaSplit options from {args.config}: {preset}")
     rows = {}
     models = [("sasrec", "sasrec", "supervised")] + [
         ("adasplit", "adasplit", a) for a in args.algos.split(",") if a
     ]
     for label, model, algo in models:
         with tempfile.TemporaryDirectory() as run_dir:
-            config = TrainConfig(
-                model=model,
-                algo=algo if model == "adasplit" else "reinforce",
-                dataset=args.dataset,
-                data_dir=args.data_dir,
-                batch_size=args.batch_size,
-                device=args.device,
-                progress=False,
-                run_dir=run_dir,
-                num_layers=2 if model == "sasrec" else None,
-                num_heads=2 if model == "sasrec" else None,
+            options = preset if model == "adasplit" else {}
+            config = TrainConfig.from_dict(
+                {
+                    **options,
+                    "model": model,
+                    "algo": algo if model == "adasplit" else "reinforce",
+                    "dataset": args.dataset,
+                    "data_dir": args.data_dir,
+                    "batch_size": args.batch_size,
+                    "device": args.device,
+                    "progress": False,
+                    "run_dir": run_dir,
+                    "num_layers": 2 if model == "sasrec" else options.get("num_layers"),
+                    "num_heads": 2 if model == "sasrec" else options.get("num_heads"),
+                }
             )
             trainer = Trainer(config, dataset=dataset)
             batches = trainer.epoch_batches(1)[: args.updates]

@@ -272,6 +272,38 @@ def test_scorer_matches_per_item_reference(join_logit):
     assert torch.isinf(fast[:, 0]).all()
 
 
+@pytest.mark.parametrize("join_logit", ["sigmoid", "linear", "affinity"])
+def test_step_policy_matches_the_reference_policy(synthetic, join_logit):
+    """The MDP's policy reads the item's side from terms precomputed at reset and the
+    folded weights; it must give the paper's slot logits (the plain Eq. 7-8, 12-13
+    computation) at every step, with and without detached inputs."""
+    parts = build_env_parts(synthetic, dim=8, max_groups=5, eps=0.6, join_logit=join_logit)
+    process = parts.process
+    torch.manual_seed(0)
+    init_weights(process.model, std=0.5)
+    for module in process.model.modules():  # biases too (the scheme zeroes them)
+        if isinstance(module, torch.nn.Linear) and module.bias is not None:
+            torch.nn.init.normal_(module.bias, std=0.5)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        state = process.reset(parts.samples.subset(slice(0, 32)))
+        steps = 0
+        while not bool(state.done.all()):
+            reference = process.model.policy.slot_logits(
+                state.current_items, state.group_reprs, state.group_mask, state.num_groups
+            )
+            for detach in (False, True):
+                fast = process.policy_logits(state, detach_inputs=detach)
+                assert torch.equal(torch.isinf(fast), torch.isinf(reference))
+                finite = torch.isfinite(reference)
+                assert torch.allclose(fast[finite], reference[finite], atol=1e-5)
+            mask = state.action_mask.numpy()
+            actions = torch.tensor([rng.choice(np.flatnonzero(m)) for m in mask])
+            state, _ = process.step(state, actions)
+            steps += 1
+    assert steps == process.model.config.max_len + 1 and int(state.num_groups.max()) > 2
+
+
 @pytest.mark.parametrize("updater", ["attn_gru", "lstm", "mean"])
 def test_only_the_chosen_group_changes(synthetic, updater):
     parts = build_env_parts(synthetic, dim=8, group_updater=updater)

@@ -2,7 +2,10 @@
 
 Each updater maps (group representation p, item v, memory) to the new p and
 memory, row-wise over N groups. ``memory`` is the LSTM's cell (zeros for the
-others); ``sizes`` the number of items already in the group.
+others); ``sizes`` the number of items already in the group. ``item_terms(v)``
+is what the update needs of the item alone: the MDP computes it once per
+rollout for every step and passes it back (``item_terms=``), so that the hot
+loop runs only the group's side.
 """
 
 from __future__ import annotations
@@ -27,12 +30,19 @@ class AttentionGRU(nn.Module):
         self.candidate_item = nn.Linear(dim, dim, bias=False)  # W
         self.candidate_group = nn.Linear(dim, dim, bias=False)  # U
 
-    def forward(self, group_reprs, items, memory, sizes):
-        update_gate = torch.sigmoid(self.update_item(items) + self.update_group(group_reprs))
-        reset_gate = torch.sigmoid(self.reset_item(items) + self.reset_group(group_reprs))
-        candidate = torch.tanh(
-            self.candidate_item(items) + self.candidate_group(reset_gate * group_reprs)
+    def item_terms(self, items):
+        """``[W_z v, W_r v, W v]`` (..., 2 + d): the item's side of both gates and the candidate."""
+        weight = torch.cat(
+            [self.update_item.weight, self.reset_item.weight, self.candidate_item.weight]
         )
+        return items @ weight.T
+
+    def forward(self, group_reprs, items, memory, sizes, item_terms=None):
+        if item_terms is None:
+            item_terms = self.item_terms(items)
+        update_gate = torch.sigmoid(item_terms[..., :1] + self.update_group(group_reprs))
+        reset_gate = torch.sigmoid(item_terms[..., 1:2] + self.reset_group(group_reprs))
+        candidate = torch.tanh(item_terms[..., 2:] + self.candidate_group(reset_gate * group_reprs))
         return update_gate * group_reprs + (1 - update_gate) * candidate, memory
 
 
@@ -43,7 +53,10 @@ class LSTMUpdater(nn.Module):
         super().__init__()
         self.cell = nn.LSTMCell(dim, dim)
 
-    def forward(self, group_reprs, items, memory, sizes):
+    def item_terms(self, items):
+        return items.new_zeros(*items.shape[:-1], 0)  # the cell's own input projection
+
+    def forward(self, group_reprs, items, memory, sizes, item_terms=None):
         hidden, cell = self.cell(items, (group_reprs, memory))
         return hidden, cell
 
@@ -51,7 +64,10 @@ class LSTMUpdater(nn.Module):
 class MeanUpdater(nn.Module):
     """Adasplit-AveragePooling: the running mean of e_u and the group's items."""
 
-    def forward(self, group_reprs, items, memory, sizes):
+    def item_terms(self, items):
+        return items.new_zeros(*items.shape[:-1], 0)
+
+    def forward(self, group_reprs, items, memory, sizes, item_terms=None):
         members = (sizes.to(group_reprs.dtype) + 1.0)[:, None]  # e_u counts as one member
         return (group_reprs * members + items) / (members + 1.0), memory
 

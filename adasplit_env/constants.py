@@ -1,0 +1,25 @@
+"""Small constant index tensors, built once per (size, device) instead of once per MDP step.
+
+The allocation loop runs a few hundred tiny operations per update; on a CPU (and
+as kernel launches on a GPU) each one costs about as much as the arithmetic of
+the step, so the constants it used to rebuild every step are cached here. The
+tensors are shared: never write into them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+@functools.lru_cache(maxsize=256)
+def index_range(size: int, device: torch.device) -> torch.Tensor:
+    """``torch.arange(size)`` on ``device`` (int64), cached."""
+    return torch.arange(size, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def upper_pairs(size: int, device: torch.device) -> torch.Tensor:
+    """(size, size) bool, True above the diagonal: the pairs i < j, cached."""
+    return torch.ones(size, size, dtype=torch.bool, device=device).triu(diagonal=1)
