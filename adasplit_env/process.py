@@ -114,10 +114,6 @@ class AllocationState:
         """(B, d) the vector of the item to allocate now (the last one once done)."""
         return self.at_cursor(self.step_items)
 
-    @property
-    def current_item_ids(self) -> torch.Tensor:
-        return self.at_cursor(self.step_item_ids)
-
     def where(self, rows: torch.Tensor, other: AllocationState) -> AllocationState:
         """Take ``other``'s episodes in the rows where ``rows`` (B,) is True
         (and ``other``'s shared fields)."""
@@ -166,6 +162,9 @@ class StepOutput:
     was_target: torch.Tensor  # bool: the step allocated the target
     selected_group_repr: torch.Tensor  # (B, d) p_a before the update (Eq. 20 at the target)
     done: torch.Tensor  # bool: the episode is over after this step
+    # log p(target) with its graph in the rows that allocated their target (0 elsewhere),
+    # when the likelihood reward is on (else None): minus its mean is Eq. 20's L_seq
+    target_log_likelihood: torch.Tensor | None = None
 
     def reward_terms(self) -> dict[str, torch.Tensor]:
         """Each term of REWARD_TERMS, unweighted, by name."""
@@ -338,10 +337,17 @@ class AllocationProcess:
         group_sizes = state.group_sizes.index_put((rows, chosen), selected_size + absorbs)
         created_count = created.long()
 
+        target_log_likelihood = self._target_log_likelihood(state, selected, at_target & active)
         # The rewards steer the learners, which never differentiate them: no graph.
         with torch.no_grad():
             terms = self._reward_terms(
-                state, items, selected, chosen, created, at_target & active, group_reprs
+                state,
+                items,
+                selected,
+                chosen,
+                created,
+                group_reprs,
+                None if target_log_likelihood is None else target_log_likelihood.detach(),
             )
         allocation, orthogonality, creation, likelihood, reward = (
             torch.where(active, term, 0.0) for term in terms
@@ -374,6 +380,7 @@ class AllocationProcess:
             was_target=at_target & active,
             selected_group_repr=selected,
             done=done,
+            target_log_likelihood=target_log_likelihood,
         )
         return next_state, output
 
@@ -384,8 +391,8 @@ class AllocationProcess:
         selected: torch.Tensor,
         chosen: torch.Tensor,
         created: torch.Tensor,
-        allocating_target: torch.Tensor,
         group_reprs: torch.Tensor,
+        likelihood: torch.Tensor | None,
     ) -> tuple[torch.Tensor, ...]:
         """Eq. 14-17 and the likelihood term of one step, and the reward they make, (B,)
         each (also in rows that took no step; the caller zeroes those)."""
@@ -399,7 +406,8 @@ class AllocationProcess:
         width = state.active_width  # no group beyond it, even after this step
         orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
         creation = -creation_penalty(state.num_created, self.rewards) * created
-        likelihood = self._likelihood_reward(state, selected, allocating_target)
+        if likelihood is None:
+            likelihood = torch.zeros_like(allocation)
         rewards = self.rewards
         reward = (
             rewards.allocation_weight * (allocation + rewards.lambda_o * orthogonality)
@@ -408,27 +416,30 @@ class AllocationProcess:
         )
         return allocation, orthogonality, creation, likelihood, reward
 
-    def _likelihood_reward(
+    def _target_log_likelihood(
         self, state: AllocationState, selected: torch.Tensor, at_target: torch.Tensor
-    ) -> torch.Tensor:
-        """log p(target) under the model's scoring rule, in the rows allocating their
-        target now (0 elsewhere, and everywhere when the option is off). A reward,
-        so no gradient; computed only for those rows (one item-logit row each)."""
-        reward = torch.zeros(state.batch_size, device=selected.device, dtype=selected.dtype)
-        if self.rewards.likelihood_weight == 0 or not bool(at_target.any()):
-            return reward
+    ) -> torch.Tensor | None:
+        """log p(target) under the model's scoring rule in the rows allocating their
+        target now (0 elsewhere), with its graph when gradients are on; None when the
+        likelihood reward is off. The reward reads it detached, and a learner's L_seq
+        on this rollout is minus its mean, so the item logits (the costly part with
+        max scoring: every group against every item) are computed once per episode."""
+        if self.rewards.likelihood_weight == 0:
+            return None
+        log_likelihood = torch.zeros(state.batch_size, device=selected.device, dtype=selected.dtype)
+        if not bool(at_target.any()):
+            return log_likelihood
         rows = torch.nonzero(at_target).flatten()
-        with torch.no_grad():
-            sequence_state = state.sequence_state
-            logits = self.model.target_logits(
-                selected[rows],
-                state.group_reprs[rows],
-                state.group_mask[rows],
-                None if sequence_state is None else sequence_state[rows],
-            )
-            targets = state.current_item_ids[rows]
-            log_likelihood = torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
-        return reward.index_put((rows,), log_likelihood)
+        sequence_state = state.sequence_state
+        logits = self.model.target_logits(
+            selected[rows],
+            state.group_reprs[rows],
+            state.group_mask[rows],
+            None if sequence_state is None else sequence_state[rows],
+        )
+        targets = state.step_item_ids[rows, state.target_position]
+        target_rows = torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
+        return log_likelihood.index_put((rows,), target_rows)
 
     def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
         """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space)."""

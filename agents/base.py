@@ -69,6 +69,8 @@ class Rollout:
     target_group_repr: torch.Tensor
     final_state: AllocationState
     values: torch.Tensor | None = None  # (B, T) from value_fn, when given
+    # (B,) log p(target) with its graph, when the likelihood reward computed it
+    target_log_likelihood: torch.Tensor | None = None
 
     @cached_property  # read by L_seq and by history_group_reprs: computed once
     def history_group_mask(self) -> torch.Tensor:
@@ -130,6 +132,7 @@ def run_episodes(
     columns: dict[str, list[torch.Tensor]] = {key: [] for key in names}
     values = []
     target_repr = torch.zeros_like(state.user_embs)
+    target_log_likelihood = None
     while not bool(state.done.all()):
         if value_fn is not None:
             values.append(value_fn(state))
@@ -149,6 +152,12 @@ def run_episodes(
         state, out = process.step(state, actions)
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
+        if out.target_log_likelihood is not None:
+            target_log_likelihood = (
+                out.target_log_likelihood
+                if target_log_likelihood is None
+                else torch.where(out.was_target, out.target_log_likelihood, target_log_likelihood)
+            )
         columns["actions"].append(actions)
         columns["log_probs"].append(log_probs)  # zeroed once episodes end, after the loop
         columns["entropies"].append(entropy)
@@ -170,6 +179,7 @@ def run_episodes(
         target_group_repr=target_repr,
         final_state=state,
         values=torch.stack(values, dim=1) if values else None,
+        target_log_likelihood=target_log_likelihood,
     )
 
 
@@ -238,11 +248,19 @@ class Agent(nn.Module):
 
     def sequence_loss(self, rollout: Rollout, batch: Samples) -> torch.Tensor:
         """Eq. 20: cross-entropy of ``p_a . E`` over all items for the target's group
-        (with ``scoring max``: of ``max_i p_i . E`` over the history's groups)."""
-        logits = self.model.target_logits(
+        (with ``scoring max``: of ``max_i p_i . E`` over the history's groups). Where the
+        likelihood reward already computed log p(target) with its graph, its mean is used
+        (the same number; the item logits are not computed twice)."""
+        if rollout.target_log_likelihood is not None:
+            return -rollout.target_log_likelihood.mean()
+        logits = self.sequence_logits(rollout)
+        return F.cross_entropy(logits, batch.targets.to(logits.device))
+
+    def sequence_logits(self, rollout: Rollout) -> torch.Tensor:
+        """(B, num_items + 1) the target's logits under the scoring rule (Eq. 20 or max)."""
+        return self.model.target_logits(
             rollout.target_group_repr,
             rollout.history_group_reprs,
             rollout.history_group_mask,
             rollout.final_state.sequence_state,
         )
-        return F.cross_entropy(logits, batch.targets.to(logits.device))

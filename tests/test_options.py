@@ -122,6 +122,23 @@ def test_likelihood_reward_is_the_targets_log_likelihood_at_the_target_step(data
     )
     expected = torch.log_softmax(logits, dim=1)[rows, samples.targets]
     assert torch.allclose(likelihood[rows, last], expected, atol=1e-5)
+    # The same log-likelihood, with its graph, is what L_seq reads: same loss, same gradient
+    # as the cross-entropy of the logits computed after the rollout.
+    assert torch.allclose(rollout.target_log_likelihood, expected, atol=1e-5)
+    params = [q for q in process.model.parameters() if q.requires_grad]
+    shared = torch.autograd.grad(
+        -rollout.target_log_likelihood.mean(), params, retain_graph=True, allow_unused=True
+    )
+    direct = torch.autograd.grad(
+        torch.nn.functional.cross_entropy(logits, samples.targets), params, allow_unused=True
+    )
+    compared = 0
+    for one, other in zip(shared, direct, strict=True):
+        assert (one is None) == (other is None)
+        if one is not None:
+            assert torch.allclose(one, other, atol=1e-6)
+            compared += int(one.abs().sum() > 0)
+    assert compared >= 3
     assert likelihood.abs().sum() == pytest.approx(likelihood[rows, last].abs().sum().item())
     terms = rollout.reward_terms
     affinity = terms["allocation"] + 0.1 * terms["orthogonality"]
@@ -131,6 +148,7 @@ def test_likelihood_reward_is_the_targets_log_likelihood_at_the_target_step(data
     generator = torch.Generator().manual_seed(0)
     plain = run_episodes(off, samples, off.policy_logits, generator=generator)
     assert plain.reward_terms["likelihood"].abs().sum() == 0
+    assert plain.target_log_likelihood is None
 
 
 def test_step_mean_baseline_by_hand():
