@@ -106,6 +106,17 @@ def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, 
         "gru4rec": "stale",
         "pop": "finished",
     }
+    capsys.readouterr()
+    assert main([*argv, "--document", str(document), "--no-train"]) == 0
+    printed, text = capsys.readouterr().out, document.read_text()
+    for name in ("search/default", "sasrec", "gru4rec"):  # their old numbers are not shown
+        assert (
+            f"stale, left out of the tables (options changed since it ran): {results / 'synthetic' / name}"
+            in printed
+        )
+        metrics = json.loads((results / "synthetic" / name / "metrics.json").read_text())
+        assert " | ".join(f"{metrics['test'][k]:.2f}" for k in report.METRICS) not in text
+    assert "| synthetic | SASRec | not run" in text
     write_config(configs, eps=0.3)  # an AdaSplit option: the baselines stay valid
     rows = experiments("table2", "synthetic", configs, 1)
     assert [run_state(e, results, configs).status for e in rows] == [

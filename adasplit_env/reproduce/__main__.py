@@ -98,28 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     if not args.no_train:
         failed = run_missing(states, args.data_dir, args.jobs, args.threads)
-    document = Path(args.document)
-    for target, by_dataset in plan.items():
-        if target == "search":
-            table = report.search_table(by_dataset, results, configs)
-            table += "\n\nThe baselines, tuned a little from RecBole's defaults (seed 0):\n\n"
-            table += report.baseline_table(by_dataset, results)
-        else:
-            table = report.metric_table(target, by_dataset, results)
-        if target == "table2":
-            table += "\n\nAdaSplit's test NDCG@10 beside the paper's and our SASRec's:\n\n"
-            table += report.gap_table(by_dataset, results)
-        body = f"### {TITLES[target]}\n\n{table}\n"
-        if target in FIGURES:
-            png = report.figure(target, by_dataset, results, results / f"{target}.png")
-            if png is not None:
-                body += f"\n![{target}]({png.as_posix()})\n"
-        atomic_write_bytes(results / f"{target}.md", body.encode("utf-8"))
-        refreshed = report.replace_section(document, target, body)
-        print(body)
-        print(
-            f"wrote {results / f'{target}.md'}" + (f", refreshed {document}" if refreshed else "")
-        )
     # The timing section lists every run of every target, whichever were asked for.
     every_run = [
         experiment
@@ -128,7 +106,40 @@ def main(argv: list[str] | None = None) -> int:
         if (configs / f"{dataset}.yaml").is_file()
         for experiment in experiments(target, dataset, configs, args.seeds)
     ]
-    report.replace_section(document, "runs", report.runs_table(every_run, results))
+    # A run dir trained with other options than the configs ask for now is left out of
+    # every table (training moves such dirs aside; with --no-train they stay).
+    stale = frozenset(
+        state.run_dir
+        for state in (
+            run_state(e, results, configs) for e in [*(s.experiment for s in states), *every_run]
+        )
+        if state.status == "stale"
+    )
+    for run_dir in sorted(stale):
+        print(f"stale, left out of the tables (options changed since it ran): {run_dir}")
+    document = Path(args.document)
+    for target, by_dataset in plan.items():
+        if target == "search":
+            table = report.search_table(by_dataset, results, configs, stale)
+            table += "\n\nThe baselines, tuned a little from RecBole's defaults (seed 0):\n\n"
+            table += report.baseline_table(by_dataset, results, stale)
+        else:
+            table = report.metric_table(target, by_dataset, results, stale)
+        if target == "table2":
+            table += "\n\nAdaSplit's test NDCG@10 beside the paper's and our SASRec's:\n\n"
+            table += report.gap_table(by_dataset, results, stale)
+        body = f"### {TITLES[target]}\n\n{table}\n"
+        if target in FIGURES:
+            png = report.figure(target, by_dataset, results, results / f"{target}.png", stale)
+            if png is not None:
+                body += f"\n![{target}]({png.as_posix()})\n"
+        atomic_write_bytes(results / f"{target}.md", body.encode("utf-8"))
+        refreshed = report.replace_section(document, target, body)
+        print(body)
+        print(
+            f"wrote {results / f'{target}.md'}" + (f", refreshed {document}" if refreshed else "")
+        )
+    report.replace_section(document, "runs", report.runs_table(every_run, results, stale))
     if failed:
         print("failed runs: " + ", ".join(str(state.run_dir) for state in failed), file=sys.stderr)
         return 1

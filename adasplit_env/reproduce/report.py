@@ -2,7 +2,9 @@
 
 Each cell reads ``metrics.json`` of its run dir: test metrics for the tables,
 validation NDCG@10 for the search. Paper values are in parentheses where the
-paper gives them. Runs not finished show as "not run".
+paper gives them. Runs not finished show as "not run", and so do run dirs in
+``stale`` (trained with options the configs no longer ask for), so that a
+changed config never shows the old run's numbers.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ NOT_RUN = "not run"
 PAPER_TABLES = {"table2": paper.TABLE2, "table3": paper.TABLE3, "table4": paper.TABLE4}
 
 
-def read_metrics(experiment: Experiment, results: Path) -> dict | None:
-    path = experiment.run_dir(results) / "metrics.json"
-    if not path.is_file():
+def read_metrics(
+    experiment: Experiment, results: Path, stale: frozenset[Path] = frozenset()
+) -> dict | None:
+    run_dir = experiment.run_dir(results)
+    path = run_dir / "metrics.json"
+    if run_dir in stale or not path.is_file():
         return None
     return json.loads(path.read_text())
 
@@ -43,9 +48,11 @@ def rows(experiments: list[Experiment]) -> list[list[Experiment]]:
     return list(grouped.values())
 
 
-def row_metrics(seeds: list[Experiment], results: Path) -> list[dict]:
+def row_metrics(
+    seeds: list[Experiment], results: Path, stale: frozenset[Path] = frozenset()
+) -> list[dict]:
     """metrics.json of every finished seed of a row."""
-    return [m for m in (read_metrics(e, results) for e in seeds) if m is not None]
+    return [m for m in (read_metrics(e, results, stale) for e in seeds) if m is not None]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -67,7 +74,12 @@ def _cell(values: list[float], decimals: int = 2) -> str:
     return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
-def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) -> str:
+def metric_table(
+    target: str,
+    runs: dict[str, list[Experiment]],
+    results: Path,
+    stale: frozenset[Path] = frozenset(),
+) -> str:
     """Test metrics of every row, ours (paper) per cell; mean ± std over the finished seeds."""
     reference = PAPER_TABLES.get(target, {})
     header = (
@@ -78,7 +90,7 @@ def metric_table(target: str, runs: dict[str, list[Experiment]], results: Path) 
     lines = [header, "|" + "---|" * (len(METRICS) + 7)]
     for dataset, experiments in runs.items():
         for seeds in rows(experiments):
-            finished = row_metrics(seeds, results)
+            finished = row_metrics(seeds, results, stale)
             published = reference.get(dataset, {}).get(seeds[0].variant)
             cells = []
             for index, key in enumerate(METRICS):
@@ -120,7 +132,12 @@ def _search_scores(metrics: dict | None) -> list[str]:
     ]
 
 
-def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path) -> str:
+def search_table(
+    runs: dict[str, list[Experiment]],
+    results: Path,
+    configs: Path,
+    stale: frozenset[Path] = frozenset(),
+) -> str:
     """Every search candidate with its validation NDCG@10 (all users); moved options in bold."""
     keys = tuple(PAPER_POINT)
     lines = [
@@ -134,7 +151,7 @@ def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path
         for experiment in experiments:
             if "model" in experiment.overrides:  # a baseline's tuning run: baseline_table
                 continue
-            metrics = read_metrics(experiment, results)
+            metrics = read_metrics(experiment, results, stale)
             settings = experiment.overrides  # the paper's point, moved options in bold
             cells = [
                 f"**{settings[key]}**" if settings[key] != PAPER_POINT[key] else str(settings[key])
@@ -146,7 +163,9 @@ def search_table(runs: dict[str, list[Experiment]], results: Path, configs: Path
     return "\n".join(lines)
 
 
-def baseline_table(runs: dict[str, list[Experiment]], results: Path) -> str:
+def baseline_table(
+    runs: dict[str, list[Experiment]], results: Path, stale: frozenset[Path] = frozenset()
+) -> str:
     """The baselines' tuning: dropout and lr moved from RecBole's defaults, validation
     NDCG@10 (all users) decides; Table 2 keeps the defaults unless a move wins."""
     from adasplit_env.baselines import BASELINE_DROPOUT
@@ -164,14 +183,14 @@ def baseline_table(runs: dict[str, list[Experiment]], results: Path) -> str:
             dropout = options.dropout
             if dropout is None:
                 dropout = BASELINE_DROPOUT[options.model]
-            metrics = read_metrics(experiment, results)
+            metrics = read_metrics(experiment, results, stale)
             scores = _search_scores(metrics)
             cells = [experiment.label, options.model, str(dropout), str(options.lr), *scores]
             lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def runs_table(runs: list[Experiment], results: Path) -> str:
+def runs_table(runs: list[Experiment], results: Path, stale: frozenset[Path] = frozenset()) -> str:
     """Where and how long each run took."""
     lines = [
         "| run dir | epochs (best) | s/epoch | total min | threads | machine |",
@@ -183,7 +202,7 @@ def runs_table(runs: list[Experiment], results: Path) -> str:
         if run_dir in seen:
             continue
         seen.add(run_dir)
-        metrics = read_metrics(experiment, results)
+        metrics = read_metrics(experiment, results, stale)
         if metrics is None:
             lines.append(f"| {run_dir} | {NOT_RUN} | | | | |")
             continue
@@ -200,7 +219,11 @@ def runs_table(runs: list[Experiment], results: Path) -> str:
 
 
 def figure(
-    target: str, runs: dict[str, list[Experiment]], results: Path, path: Path
+    target: str,
+    runs: dict[str, list[Experiment]],
+    results: Path,
+    path: Path,
+    stale: frozenset[Path] = frozenset(),
 ) -> Path | None:
     """Figure 4 (bars per encoder) or Figure 5 (lines over the history length) as a PNG."""
     import io
@@ -212,7 +235,7 @@ def figure(
 
     finished = {}  # dataset -> [(experiment, metrics)] of the runs that have finished
     for dataset, experiments in runs.items():
-        pairs = [(row[0], row_metrics(row, results)) for row in rows(experiments)]
+        pairs = [(row[0], row_metrics(row, results, stale)) for row in rows(experiments)]
         if pairs := [
             (e, {"test": {key: mean_test(ms, key) for key in METRICS}}) for e, ms in pairs if ms
         ]:
@@ -262,7 +285,9 @@ def replace_section(document: Path, name: str, body: str) -> bool:
     return True
 
 
-def gap_table(runs: dict[str, list[Experiment]], results: Path) -> str:
+def gap_table(
+    runs: dict[str, list[Experiment]], results: Path, stale: frozenset[Path] = frozenset()
+) -> str:
     """AdaSplit's test NDCG@10 against the paper's and against our SASRec on the same split."""
     lines = [
         "| dataset | ours (seed mean) | paper | ours / paper | our SASRec (seed mean) "
@@ -270,7 +295,7 @@ def gap_table(runs: dict[str, list[Experiment]], results: Path) -> str:
         "|---|---|---|---|---|---|",
     ]
     for dataset, experiments in runs.items():
-        by_variant = {row[0].variant: row_metrics(row, results) for row in rows(experiments)}
+        by_variant = {row[0].variant: row_metrics(row, results, stale) for row in rows(experiments)}
         published = paper.TABLE2.get(dataset, {}).get("adasplit")
         value = mean_test(by_variant.get("adasplit", []), "NDCG@10")
         reference = None if published is None else published[2]
