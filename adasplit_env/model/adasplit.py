@@ -92,11 +92,23 @@ class AdaSplitModel(nn.Module):
         ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
         """
         used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
-        logits = torch.einsum("bgd,id->bgi", group_reprs[:, :used], self.item_embeddings.weight)
-        logits = logits.masked_fill(~group_mask[:, :used, None], -torch.inf)
+        groups, mask = group_reprs[:, :used], group_mask[:, :used]
+        items = self.item_embeddings.weight
         if self.config.scoring == "lse":
-            return torch.logsumexp(logits, dim=1)
-        return logits.amax(dim=1)
+            logits = torch.einsum("bgd,id->bgi", groups, items)
+            return torch.logsumexp(logits.masked_fill(~mask[:, :, None], -torch.inf), dim=1)
+        # An inactive slot repeats slot 0 (always active), which cannot change a max: no
+        # masking pass over the (B, G, items) logits. Where slot 0 ties with its copies the
+        # max's gradient is shared among them and flows back to slot 0 whole.
+        groups = torch.where(mask[:, :, None], groups, groups[:, :1])
+        if torch.is_grad_enabled():
+            batch, dim = groups.shape[0], groups.shape[2]
+            return (groups.reshape(batch * used, dim) @ items.T).view(batch, used, -1).amax(dim=1)
+        # No graph (evaluation, the reward): one group at a time, maximum in place.
+        best = groups[:, 0] @ items.T
+        for slot in range(1, used):
+            torch.maximum(best, groups[:, slot] @ items.T, out=best)
+        return best
 
     def target_logits(
         self,
