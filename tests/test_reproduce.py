@@ -147,6 +147,29 @@ def test_seeds_are_run_dirs_of_their_own_and_cells_their_mean(tmp_path):
         experiments("table2", "synthetic", configs, 0)
 
 
+def test_gap_table_puts_adasplit_and_adasplit_plus_beside_the_paper_and_sasrec(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "scoring": "max"}))
+    runs = experiments("table2", "synthetic", configs, 2)
+    values = {"AdaSplit": (30.0, 34.0), "AdaSplit+": (60.0, 62.0), "SASRec": (40.0, 40.0)}
+    for experiment in runs:
+        if experiment.label not in values:
+            continue
+        metrics = {k: values[experiment.label][experiment.seed] for k in report.METRICS}
+        experiment.run_dir(tmp_path).mkdir(parents=True)
+        (experiment.run_dir(tmp_path) / "metrics.json").write_text(
+            json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
+        )
+    table = report.gap_table({"synthetic": runs}, tmp_path)
+    # synthetic has no paper row: the paper columns are empty
+    assert "| synthetic | AdaSplit | 32.00 | – | – | 40.00 | 0.80 |" in table
+    assert "| synthetic | AdaSplit+ | 61.00 | – | – | 40.00 | 1.52 |" in table
+    stale = frozenset({e.run_dir(tmp_path) for e in runs if e.label == "AdaSplit+"})
+    assert "| synthetic | AdaSplit+ | – | – | – | 40.00 | – |" in report.gap_table(
+        {"synthetic": runs}, tmp_path, stale
+    )
+
+
 def test_a_partial_run_is_resumed(tmp_path):
     configs = write_config(tmp_path / "configs")
     (experiment,) = [

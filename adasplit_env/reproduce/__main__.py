@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             table = report.metric_table(target, by_dataset, results, stale)
         if target == "table2":
-            table += "\n\nAdaSplit's test NDCG@10 beside the paper's and our SASRec's:\n\n"
+            table += (
+                "\n\nAdaSplit's and AdaSplit+'s test NDCG@10 beside the paper's AdaSplit"
+                " and our SASRec:\n\n"
+            )
             table += report.gap_table(by_dataset, results, stale)
         body = f"### {TITLES[target]}\n\n{table}\n"
         if target in FIGURES:
