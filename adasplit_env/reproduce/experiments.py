@@ -168,8 +168,8 @@ PLUS_STEPS: tuple[tuple[str, str, dict[str, Any], str | None], ...] = (
         "affinity",
     ),
     ("affinity-readout", "affinity + SASRec readout", {"readout": "sasrec"}, "affinity"),
-    # Garden's plus-ablations of the likelihood step found the causal encoder ahead on
-    # validation (9.79 vs 9.41, 3 seeds): configs/garden-plus.yaml
+    # A lead from Garden's plus-ablations of the likelihood step (validation 10.01, one
+    # seed); over 6 seeds level with it (9.38 +- 0.62 vs 9.40 +- 0.16) and unstable
     ("causal", "likelihood + causal encoder", {"encoder": "causal"}, "likelihood"),
 )
 
