@@ -108,11 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     # A run dir trained with other options than the configs ask for now is left out of
     # every table (training moves such dirs aside; with --no-train they stay).
+    # (every_run holds the plan's runs too: one config.json read per run dir)
     stale = frozenset(
         state.run_dir
-        for state in (
-            run_state(e, results, configs) for e in [*(s.experiment for s in states), *every_run]
-        )
+        for state in (run_state(e, results, configs) for e in every_run)
         if state.status == "stale"
     )
     for run_dir in sorted(stale):
