@@ -102,10 +102,11 @@ def case_study(process, dataset, split: str, count: int, seed: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     max_len = 10
+    takes_cutoff = False  # an AdaSplit checkpoint's scorer skips targets ranked below 10
     if args.checkpoint:
         from adasplit_env.checkpoint import load_checkpoint
         from adasplit_env.process import AllocationProcess
-        from adasplit_env.scoring import score_all_items
+        from adasplit_env.scoring import rank_scores
 
         dataset = None
         if args.dataset is not None:
@@ -119,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{model_type} ({args.checkpoint})"
         if model_type == "adasplit":
             process = AllocationProcess(model, loaded.rewards)
+            takes_cutoff = True
 
-            def scorer(batch):
-                return score_all_items(process, batch)
+            def scorer(batch, cutoff=None, exclude=None):
+                return rank_scores(process, batch, cutoff, exclude)
 
             if args.case_study > 0:
                 print(case_study(process, dataset, args.split, args.case_study, args.seed))
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         exclude_history=args.exclude_history,
         batch_size=256,
         progress=True,
+        takes_cutoff=takes_cutoff,
     )
     result = {args.split: {key: metrics[key] for key in METRIC_KEYS}}
     print(

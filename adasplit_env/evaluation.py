@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import Samples, SplitName
-from adasplit_env.metrics import metrics_from_ranks, target_ranks
+from adasplit_env.metrics import DEFAULT_KS, metrics_from_ranks, target_ranks
 
 Scorer = Callable[[Samples], torch.Tensor]
 
@@ -30,11 +30,16 @@ def evaluate_scorer(
     batch_size: int = 1024,
     users: np.ndarray | None = None,
     progress: bool = False,
+    takes_cutoff: bool = False,
 ) -> dict:
     """Metrics in percent of ``scorer`` on the validation or test targets.
 
     ``users`` restricts the evaluation to a subset of evaluated users (by
-    position in :meth:`LeaveOneOutSplit.evaluated_users`).
+    position in :meth:`LeaveOneOutSplit.evaluated_users`). With
+    ``takes_cutoff`` the scorer is called as ``scorer(batch, cutoff=K,
+    exclude=...)`` with K the largest k of the metrics, and may skip work on
+    targets ranked below K (as :func:`adasplit_env.scoring.rank_scores` does):
+    the metrics read no rank beyond K.
     """
     samples = dataset.split.eval_samples(split, max_len)
     seen = dataset.split.seen_items(split) if exclude_history else None
@@ -48,9 +53,12 @@ def evaluate_scorer(
     with tqdm(batches, desc=f"rank {split}", disable=not progress, leave=False) as bar:
         for start in bar:
             batch = samples.subset(slice(start, start + batch_size))
-            with torch.no_grad():
-                scores = scorer(batch)
             exclude = None if seen is None else seen[start : start + batch_size]
+            with torch.no_grad():
+                if takes_cutoff:
+                    scores = scorer(batch, cutoff=max(DEFAULT_KS), exclude=exclude)
+                else:
+                    scores = scorer(batch)
             ranks.append(target_ranks(scores, batch.targets, exclude).cpu())
     return metrics_from_ranks(torch.cat(ranks))
 

@@ -21,9 +21,10 @@ DEFAULT_KS = (5, 10)
 METRIC_KEYS = ("NDCG@5", "MRR@5", "NDCG@10", "MRR@10", "HR@5", "HR@10")
 
 
-def _exclusion_mask(
+def exclusion_mask(
     shape: tuple[int, int], exclude: Sequence[np.ndarray], device: torch.device
 ) -> torch.Tensor:
+    """(users, items) bool, True at each row's items in ``exclude``."""
     rows = np.concatenate(
         [np.full(len(items), r, dtype=np.int64) for r, items in enumerate(exclude)]
     )
@@ -53,7 +54,7 @@ def target_ranks(
     competes[:, PAD] = False
     competes.scatter_(1, targets[:, None], False)
     if exclude is not None:
-        excluded = _exclusion_mask(tuple(scores.shape), exclude, scores.device)
+        excluded = exclusion_mask(tuple(scores.shape), exclude, scores.device)
         excluded.scatter_(1, targets[:, None], False)
         competes &= ~excluded
     return 1 + competes.sum(dim=1)

@@ -12,10 +12,14 @@ are computed (most users have far fewer than ``max_groups``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from adasplit_env.data.interactions import PAD
 from adasplit_env.data.split import Samples
+from adasplit_env.metrics import exclusion_mask
 from adasplit_env.model.policy import masked_softmax
 from adasplit_env.process import AllocationProcess
 
@@ -128,6 +132,129 @@ def best_group_scores(process: AllocationProcess, samples: Samples) -> torch.Ten
         )
         scores[:, PAD] = -torch.inf
     return scores
+
+
+def rank_scores(
+    process: AllocationProcess,
+    samples: Samples,
+    cutoff: int | None = None,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> torch.Tensor:
+    """Scores that rank each sample's target as :func:`score_all_items` does.
+
+    For evaluation only, where the target's rank is all that is read: the
+    section-3.3 scorer routes a candidate through the Eq. 7 MLP for every group
+    (the cost that grows with the groups), but whichever group it is routed to,
+    its score is one of ``p_i . e_c`` or the create score ``e_u . e_c``. So the
+    least and the greatest of those bound it, and a candidate needs routing only
+    where the bounds straddle the target's own (routed) score. The others keep
+    a bound on the right side of the target, so :func:`~adasplit_env.metrics.
+    target_ranks` counts them as the full scores would (ties against the
+    target included). The returned tensor is not the full score matrix: use
+    :func:`score_all_items` to recommend. Paths that do not route through the
+    Eq. 7 MLP (``max``/``lse`` scoring, ``join_logit affinity``) are scored in full.
+
+    With ``cutoff`` K, a user for whom K candidates certainly score at least the
+    target's is not routed at all: the rank is exact where it is at most K and
+    above K where the full scores' is (all that metrics at k <= K read).
+    ``exclude`` names the candidates that :func:`~adasplit_env.metrics.target_ranks`
+    will leave out (the ``exclude`` it gets), which must not count towards K.
+    """
+    model = process.model
+    policy = model.policy
+    if model.config.scoring in ("max", "lse") or policy.join_logit == "affinity":
+        return score_all_items(process, samples)
+    with torch.no_grad():
+        state = process.allocate_history_greedily(samples)
+        used = int(state.num_groups.max())
+        group_reprs = state.group_reprs[:, :used]
+        group_mask = state.group_mask[:, :used]
+        can_create = state.num_groups < process.max_groups
+        item_table = model.item_embeddings.weight
+        create_scores = state.user_embs @ item_table.T  # (B, I + 1)
+        lower, upper = _score_bounds(group_reprs, group_mask, can_create, create_scores, item_table)
+        route = _eq7_pair_router(policy, group_reprs, group_mask, can_create, create_scores)
+        rows = torch.arange(len(samples), device=item_table.device)
+        targets = samples.targets.to(item_table.device)
+        target_scores = route(rows, targets, item_table)
+        if state.sequence_state is not None:  # readout sasrec: the same shift for every route
+            shift = state.sequence_state @ item_table.T
+            lower += shift
+            upper += shift
+            target_scores += shift[rows, targets]
+        # The bounds and the routes are products in different orders: a margin of a
+        # few float steps sends the candidates within it to be routed exactly.
+        margin = 1e-5 * (1.0 + target_scores.abs())
+        reaches = upper >= (target_scores - margin)[:, None]
+        passes = lower >= (target_scores + margin)[:, None]
+        scores = torch.where(passes, lower, upper)  # each on its side of the target
+        competes = torch.ones_like(passes)  # what target_ranks compares with the target
+        if exclude is not None:
+            competes &= ~exclusion_mask(tuple(passes.shape), exclude, passes.device)
+        competes[:, PAD] = False
+        competes[rows, targets] = False
+        undecided = reaches & ~passes & competes
+        if cutoff is not None:  # ranked below the cutoff whatever the routes
+            settled = (passes & competes).sum(dim=1) >= cutoff
+            undecided &= ~settled[:, None]
+        pair_rows, pair_items = torch.nonzero(undecided, as_tuple=True)
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, used * policy.hidden.out_features))
+        for start in range(0, pair_rows.numel(), chunk):
+            chunk_rows = pair_rows[start : start + chunk]
+            chunk_items = pair_items[start : start + chunk]
+            routed = route(chunk_rows, chunk_items, item_table)
+            if state.sequence_state is not None:
+                routed += shift[chunk_rows, chunk_items]
+            scores[chunk_rows, chunk_items] = routed
+        scores[rows, targets] = target_scores
+        scores[:, PAD] = -torch.inf
+    return scores
+
+
+def _score_bounds(group_reprs, group_mask, can_create, create_scores, item_table):
+    """The least and the greatest score a candidate can get from any route: over
+    the user's groups' ``p_i . e_c`` and, where a group can still be created, the
+    create score. (B, I + 1) each."""
+    # An empty slot repeats slot 0 (always a group) and a user who cannot create
+    # repeats slot 0's scores: neither can move a bound, and no pass needs a mask.
+    filled = torch.where(group_mask[..., None], group_reprs, group_reprs[:, :1])
+    lower = filled[:, 0] @ item_table.T  # (B, I + 1)
+    upper = lower.clone()
+    for group in range(1, filled.shape[1]):
+        affinity = filled[:, group] @ item_table.T
+        torch.minimum(lower, affinity, out=lower)
+        torch.maximum(upper, affinity, out=upper)
+    creatable = can_create[:, None]
+    torch.maximum(upper, torch.where(creatable, create_scores, upper), out=upper)
+    torch.minimum(lower, torch.where(creatable, create_scores, lower), out=lower)
+    return lower, upper
+
+
+def _eq7_pair_router(policy, group_reprs, group_mask, can_create, create_scores):
+    """Section 3.3's score of single (user, candidate) pairs: a function of (rows (N,),
+    items (N,), item_table) -> (N,), the same rule as :func:`_eq7_router` but for
+    pairs that need not share their candidates."""
+    summary_map, item_map = policy.item_part_maps()
+    group_summary_part = group_reprs @ summary_map.T  # (B, G', H)
+    group_part = policy.group_part(group_reprs)  # (B, G', H)
+    output_weight, output_bias = policy.output_vector()
+
+    def route(rows, items, item_table):
+        candidates = item_table[items]  # (N, d)
+        groups = group_reprs[rows]  # (N, G', d)
+        mask = group_mask[rows]
+        affinity = torch.einsum("ngd,nd->ng", groups, candidates)  # p_i . e_c
+        weights = masked_softmax(affinity, mask)  # Eq. 12's z
+        item_part = torch.einsum("ng,ngh->nh", weights, group_summary_part[rows])
+        item_part += candidates @ item_map.T + policy.hidden.bias
+        hidden_units = torch.relu(item_part[:, None, :] + group_part[rows])  # (N, G', H)
+        slot_scores = (hidden_units @ output_weight).masked_fill(~mask, -torch.inf)
+        best_score, best_group = slot_scores.max(dim=1)  # ties: the first max
+        creates = can_create[rows] & (policy.eps > policy.join_logits(best_score + output_bias))
+        join_scores = affinity.gather(1, best_group[:, None])[:, 0]
+        return torch.where(creates, create_scores[rows, items], join_scores)
+
+    return route
 
 
 def allocate_for_prediction(process: AllocationProcess, samples: Samples):

@@ -19,7 +19,7 @@ from torch import nn
 from adasplit_env.constants import upper_pairs
 from adasplit_env.data.split import Samples
 from adasplit_env.process import REWARD_TERMS, AllocationProcess, AllocationState
-from adasplit_env.scoring import score_all_items
+from adasplit_env.scoring import rank_scores, score_all_items
 
 # What every learner logs per update (Rollout.summary), so that curves overlay.
 EPISODE_TAGS = (
@@ -204,8 +204,16 @@ class Agent(nn.Module):
         self.config = config
 
     def score(self, batch: Samples) -> torch.Tensor:
-        """Full-ranking scores (B, num_items + 1) for evaluation (section 3.3)."""
+        """Full-ranking scores (B, num_items + 1) (section 3.3)."""
         return score_all_items(self.process, batch)
+
+    def rank_scores(self, batch: Samples, cutoff: int | None = None, exclude=None) -> torch.Tensor:
+        """What evaluation ranks the targets by: :func:`~adasplit_env.scoring.rank_scores`
+        (the same ranks up to ``cutoff``, routing only the candidates that can reach the
+        target), or the agent's own :meth:`score` where a subclass replaces it."""
+        if type(self).score is not Agent.score:
+            return self.score(batch)
+        return rank_scores(self.process, batch, cutoff, exclude)
 
     def policy_logits(self, state: AllocationState) -> torch.Tensor:
         """The paper's policy; with ``rl_gradient policy`` it reads a detached state, so

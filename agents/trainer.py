@@ -249,7 +249,7 @@ class Trainer:
         self.model.eval()
         try:
             return evaluate_scorer(
-                self.agent.score,
+                self.agent.rank_scores,
                 self.dataset,
                 split=split,
                 max_len=self.config.max_len,
@@ -257,6 +257,7 @@ class Trainer:
                 batch_size=256,
                 users=users,
                 progress=progress,
+                takes_cutoff=True,
             )
         finally:
             self.model.train()

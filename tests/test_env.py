@@ -13,9 +13,10 @@ from adasplit_env.envs import AllocationEnv, AllocationVectorEnv
 from adasplit_env.envs.core import build_env_parts
 from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
 from adasplit_env.errors import ConfigError
+from adasplit_env.metrics import target_ranks
 from adasplit_env.model import AdaSplitModel, ModelConfig
 from adasplit_env.model.init import init_weights
-from adasplit_env.scoring import score_all_items
+from adasplit_env.scoring import _score_bounds, rank_scores, score_all_items
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +240,63 @@ def test_sb3_vec_env_masks_and_terminal_observation(synthetic):
             assert obs["group_mask"][i].sum() == 1  # restarted at once
             seen_terminal = True
     assert seen_terminal and venv.finished_episodes
+
+
+@pytest.mark.parametrize("readout", ["group", "sasrec"])
+@pytest.mark.parametrize("cutoff", [None, 10])
+@pytest.mark.parametrize("exclude", [False, True])
+def test_rank_scores_rank_targets_as_the_full_scores(readout, cutoff, exclude):
+    dataset = load_dataset("synthetic")
+    parts = build_env_parts(dataset, dim=8, eps=0.6, readout=readout)
+    process = parts.process
+    torch.manual_seed(0)
+    init_weights(process.model, std=0.3)
+    process.model.eval()
+    samples = dataset.split.eval_samples("test", 10).subset(slice(0, 300))
+    seen = None
+    if exclude:  # the history and every third item: many that would otherwise outrank
+        every_third = np.arange(1, dataset.num_items + 1, 3)
+        seen = [np.union1d(h, every_third) for h in dataset.split.seen_items("test")[:300]]
+    with torch.no_grad():
+        assert process.allocate_history_greedily(samples).num_groups.float().mean() > 2
+    full_scores = score_all_items(process, samples)
+    pruned_scores = rank_scores(process, samples, cutoff, seen)
+    full = target_ranks(full_scores, samples.targets, seen)
+    pruned = target_ranks(pruned_scores, samples.targets, seen)
+    assert not torch.equal(full_scores, pruned_scores)  # bounds stood in for routes
+    top = full <= 10
+    assert 0 < int(top.sum()) < len(samples)
+    if cutoff is None:
+        assert torch.equal(pruned, full)
+    else:
+        assert torch.equal(pruned[top], full[top])
+        assert (pruned[~top] > cutoff).all()
+
+
+def test_score_bounds_hold_every_routed_score():
+    dataset = load_dataset("synthetic")
+    parts = build_env_parts(dataset, dim=8, eps=0.6)
+    process = parts.process
+    torch.manual_seed(0)
+    init_weights(process.model, std=0.3)
+    with torch.no_grad():  # create scores e_u . e_c well outside the groups' range
+        process.model.user_embeddings.weight.mul_(10.0)
+    process.model.eval()
+    samples = dataset.split.eval_samples("test", 10).subset(slice(0, 300))
+    full_scores = score_all_items(process, samples)[:, 1:]
+    with torch.no_grad():
+        state = process.allocate_history_greedily(samples)
+        table = process.model.item_embeddings.weight
+        create_scores = state.user_embs @ table.T
+        can_create = state.num_groups < process.max_groups
+        lower, upper = _score_bounds(
+            state.group_reprs, state.group_mask, can_create, create_scores, table
+        )
+    creates = can_create[:, None] & (full_scores == create_scores[:, 1:])
+    assert creates.any() and (~can_create).any()  # both kinds of route are bounded
+    assert (lower[:, 1:] <= full_scores + 1e-6).all()
+    assert (full_scores <= upper[:, 1:] + 1e-6).all()
+    assert (lower[:, 1:] < upper[:, 1:]).any()
 
 
 @pytest.mark.parametrize("join_logit", ["sigmoid", "linear", "affinity"])
