@@ -8,6 +8,7 @@ popularity and random floors, and every trained model, are evaluated through
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import numpy as np
@@ -16,12 +17,19 @@ from tqdm.auto import tqdm
 
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import Samples, SplitName
+from adasplit_env.io import atomic_write_bytes
 from adasplit_env.metrics import DEFAULT_KS, metrics_from_ranks, target_ranks
 
 Scorer = Callable[[Samples], torch.Tensor]
 
 
-def evaluate_scorer(
+def evaluate_scorer(scorer: Scorer, dataset: Dataset, *args, **options) -> dict:
+    """Metrics in percent of ``scorer`` on the validation or test targets
+    (:func:`evaluate_ranks`'s arguments)."""
+    return metrics_from_ranks(evaluate_ranks(scorer, dataset, *args, **options))
+
+
+def evaluate_ranks(
     scorer: Scorer,
     dataset: Dataset,
     split: SplitName = "test",
@@ -31,15 +39,16 @@ def evaluate_scorer(
     users: np.ndarray | None = None,
     progress: bool = False,
     takes_cutoff: bool = False,
-) -> dict:
-    """Metrics in percent of ``scorer`` on the validation or test targets.
+) -> torch.Tensor:
+    """The rank of every validation or test target under ``scorer``, (users,) int64,
+    in the order of :meth:`LeaveOneOutSplit.evaluated_users`.
 
     ``users`` restricts the evaluation to a subset of evaluated users (by
     position in :meth:`LeaveOneOutSplit.evaluated_users`). With
     ``takes_cutoff`` the scorer is called as ``scorer(batch, cutoff=K,
     exclude=...)`` with K the largest k of the metrics, and may skip work on
     targets ranked below K (as :func:`adasplit_env.scoring.rank_scores` does):
-    the metrics read no rank beyond K.
+    a rank above K is then only known to be above K, all the metrics read.
     """
     samples = dataset.split.eval_samples(split, max_len)
     seen = dataset.split.seen_items(split) if exclude_history else None
@@ -60,7 +69,29 @@ def evaluate_scorer(
                 else:
                     scores = scorer(batch)
             ranks.append(target_ranks(scores, batch.targets, exclude).cpu())
-    return metrics_from_ranks(torch.cat(ranks))
+    return torch.cat(ranks)
+
+
+# A run dir's per-user ranks (what paired comparisons between runs read).
+USER_RANKS_FILE = "user_ranks.npz"
+
+
+def write_user_ranks(path, ranks: dict[str, torch.Tensor], cutoff: int = max(DEFAULT_KS)) -> None:
+    """Save each split's ranks, clipped to ``cutoff + 1`` ("beyond the cutoff"; all the
+    metrics read, and what the evaluation computes exactly), compressed, atomically."""
+    arrays = {
+        split: np.minimum(split_ranks.cpu().numpy(), cutoff + 1).astype(np.uint16)
+        for split, split_ranks in ranks.items()
+    }
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, cutoff=np.array(cutoff), **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_user_ranks(path) -> dict[str, np.ndarray]:
+    """:func:`write_user_ranks`'s file: {split: ranks (users,)}, plus ``cutoff``."""
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
 
 
 def popularity_scorer(dataset: Dataset) -> Scorer:

@@ -29,9 +29,9 @@ from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_basel
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, ConfigError
-from adasplit_env.evaluation import evaluate_scorer
+from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
 from adasplit_env.io import atomic_write_json
-from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
+from adasplit_env.metrics import METRIC_KEYS, format_metrics_table, metrics_from_ranks
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.process import AllocationProcess
@@ -246,9 +246,15 @@ class Trainer:
 
     # evaluation --------------------------------------------------------
     def evaluate(self, split: str, users: np.ndarray | None = None, progress: bool = False) -> dict:
+        return metrics_from_ranks(self.evaluate_ranks(split, users, progress))
+
+    def evaluate_ranks(
+        self, split: str, users: np.ndarray | None = None, progress: bool = False
+    ) -> torch.Tensor:
+        """Each target's rank, exact up to the metrics' largest cutoff (10)."""
         self.model.eval()
         try:
-            return evaluate_scorer(
+            return evaluate_ranks(
                 self.agent.rank_scores,
                 self.dataset,
                 split=split,
@@ -431,18 +437,29 @@ class Trainer:
         self.progress.eval_seconds += time.perf_counter() - start
         return record
 
+    def rank_with_best(self) -> dict[str, torch.Tensor]:
+        """Load best.pt; rank every validation and test target; save the ranks
+        (``user_ranks.npz``, what paired comparisons between runs read)."""
+        best = read_checkpoint(self.run_dir / "best.pt", self.device)
+        self.agent.load_state_dict(best["agent_state"])
+        ranks = {
+            split: self.evaluate_ranks(split, progress=self.config.progress)
+            for split in ("val", "test")
+        }
+        write_user_ranks(self.run_dir / USER_RANKS_FILE, ranks)
+        return ranks
+
     def final_report(self, writer: SummaryWriter | None = None) -> dict:
         """Best weights, every user: validation and test metrics -> metrics.json."""
         start = time.perf_counter()
-        best = read_checkpoint(self.run_dir / "best.pt", self.device)
-        self.agent.load_state_dict(best["agent_state"])
+        ranks = self.rank_with_best()
         results = {
             split: {
                 key: value
-                for key, value in self.evaluate(split, progress=self.config.progress).items()
+                for key, value in metrics_from_ranks(split_ranks).items()
                 if key in METRIC_KEYS
             }
-            for split in ("val", "test")
+            for split, split_ranks in ranks.items()
         }
         epochs = self.progress.epoch
         results.update(

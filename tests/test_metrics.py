@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from adasplit_env.errors import ConfigError
+from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
 from adasplit_env.metrics import full_ranking_metrics, metrics_from_ranks, target_ranks
+from adasplit_env.reproduce.paired import main as paired_main
+from adasplit_env.reproduce.paired import paired_difference, user_metric
 
 
 def test_ranks_ignore_padding_and_count_ties_against_target():
@@ -73,3 +77,45 @@ def test_ranking_progress_bar_is_closed_when_the_ranking_ends():
     dataset = load_dataset("synthetic", synthetic=SyntheticConfig(num_users=50, seed=0))
     evaluate_scorer(popularity_scorer(dataset), dataset, batch_size=8, progress=True)
     assert not [bar for bar in tqdm._instances if not bar.disable]  # none left open
+
+
+def test_user_metric_averages_to_the_metrics():
+    ranks = np.array([1, 2, 3, 7, 10, 11, 50, 4000])
+    per_split = metrics_from_ranks(ranks)
+    for key in ("NDCG@5", "MRR@10", "HR@10", "NDCG@10"):
+        assert user_metric(ranks, key).mean() == pytest.approx(per_split[key])
+    assert user_metric(np.array([2]), "NDCG@10")[0] == pytest.approx(100 / np.log2(3))
+    with pytest.raises(ConfigError, match="unknown metric"):
+        user_metric(ranks, "AUC")
+
+
+def test_paired_difference_pairs_users_and_averages_seeds():
+    # model A: two seeds; user 0 ranked 1 then 3, user 1 never in the top 10
+    a = np.array([[1, 20], [3, 20]])
+    b = np.array([[2, 20]])
+    result = paired_difference(a, b, "MRR@10", resamples=2000, seed=0)
+    assert result.mean_a == pytest.approx((100 + 100 / 3) / 2 / 2)
+    assert result.difference == pytest.approx(result.mean_a - 25.0)
+    assert result.low <= result.difference <= result.high
+    # the bootstrap draws users: with 2 users it ranges over their mean differences
+    assert result.low == pytest.approx(0.0) and result.high == pytest.approx(2 * result.difference)
+    same = paired_difference(b, b)
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ConfigError, match="different users"):
+        paired_difference(a, np.array([[1, 2, 3]]))
+
+
+def test_paired_cli_reads_run_dirs_and_asks_for_backfill(tmp_path, capsys):
+    for name, rank in (("a", 1), ("a-seed1", 1), ("b", 2)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.json").write_text("{}")
+        write_user_ranks(
+            run / USER_RANKS_FILE, {s: torch.full((5,), rank) for s in ("val", "test")}
+        )
+    assert paired_main([str(tmp_path / "a*"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "A (2 runs): 100.00" in out and "A - B: +36.91 [+36.91, +36.91]" in out
+    (tmp_path / "b" / USER_RANKS_FILE).unlink()
+    assert paired_main([str(tmp_path / "a*"), str(tmp_path / "b")]) == 2
+    assert "--backfill" in capsys.readouterr().err

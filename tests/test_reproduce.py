@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
+from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
 from adasplit_env.reproduce import report
 from adasplit_env.reproduce.__main__ import main
 from adasplit_env.reproduce.experiments import comparable, experiments
@@ -160,12 +162,23 @@ def test_gap_table_puts_adasplit_and_adasplit_plus_beside_the_paper_and_sasrec(t
         (experiment.run_dir(tmp_path) / "metrics.json").write_text(
             json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
         )
+        # per-user ranks: AdaSplit+ ranks every target first, SASRec second; AdaSplit saved none
+        if experiment.label != "AdaSplit":
+            rank = 1 if experiment.label == "AdaSplit+" else 2
+            write_user_ranks(
+                experiment.run_dir(tmp_path) / USER_RANKS_FILE,
+                {split: torch.full((4,), rank) for split in ("val", "test")},
+            )
     table = report.gap_table({"synthetic": runs}, tmp_path)
-    # synthetic has no paper row: the paper columns are empty
-    assert "| synthetic | AdaSplit | 32.00 | – | – | 40.00 | 0.80 |" in table
-    assert "| synthetic | AdaSplit+ | 61.00 | – | – | 40.00 | 1.52 |" in table
+    # synthetic has no paper row: the paper columns are empty; the paired difference
+    # over users is 100 - 100 / log2(3), the same for every user, so its interval is a point
+    assert "| synthetic | AdaSplit | 32.00 | – | – | 40.00 | 0.80 | – |" in table
+    assert (
+        "| synthetic | AdaSplit+ | 61.00 | – | – | 40.00 | 1.52 | +36.91 [+36.91, +36.91] |"
+        in table
+    )
     stale = frozenset({e.run_dir(tmp_path) for e in runs if e.label == "AdaSplit+"})
-    assert "| synthetic | AdaSplit+ | – | – | – | 40.00 | – |" in report.gap_table(
+    assert "| synthetic | AdaSplit+ | – | – | – | 40.00 | – | – |" in report.gap_table(
         {"synthetic": runs}, tmp_path, stale
     )
 

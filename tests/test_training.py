@@ -14,6 +14,9 @@ import torch
 from adasplit_env.allocation_quality import adjusted_rand_index
 from adasplit_env.checkpoint import read_checkpoint
 from adasplit_env.data import SyntheticConfig, load_dataset
+from adasplit_env.evaluation import USER_RANKS_FILE, read_user_ranks
+from adasplit_env.metrics import metrics_from_ranks
+from adasplit_env.reproduce.paired import backfill
 from agents import resolve_agent
 from agents.base import EPISODE_TAGS
 from agents.config import TrainConfig
@@ -84,6 +87,16 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
     assert results["test"] == metrics["test"]
     payload = read_checkpoint(run / "best.pt")
     assert payload["model_config"]["dim"] == 16
+    # per-user ranks beside the metrics (clipped beyond 10), and the same from best.pt again
+    saved = read_user_ranks(run / USER_RANKS_FILE)
+    assert len(saved["test"]) == len(small_dataset.split.evaluated_users())
+    for split in ("val", "test"):
+        from_ranks = metrics_from_ranks(saved[split])
+        assert all(from_ranks[k] == pytest.approx(metrics[split][k]) for k in metrics[split])
+    (run / USER_RANKS_FILE).unlink()
+    backfill(run, None, dataset=small_dataset)
+    again = read_user_ranks(run / USER_RANKS_FILE)
+    assert all(np.array_equal(saved[split], again[split]) for split in ("val", "test"))
 
 
 def test_an_empty_start_group_is_no_split_in_the_run_summary():

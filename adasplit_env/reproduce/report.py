@@ -20,6 +20,7 @@ from adasplit_env.reproduce.experiments import (
     Experiment,
     tuned_run_name,
 )
+from adasplit_env.reproduce.paired import paired_difference, runs_ranks
 
 METRICS = paper.METRICS
 NOT_RUN = "not run"
@@ -289,18 +290,24 @@ def gap_table(
     runs: dict[str, list[Experiment]], results: Path, stale: frozenset[Path] = frozenset()
 ) -> str:
     """AdaSplit's and AdaSplit+'s test NDCG@10 (seed means) against the paper's AdaSplit
-    and against our SASRec on the same split."""
+    and against our SASRec on the same split, with the paired interval of the
+    difference over the test users where every finished seed saved its ranks."""
     lines = [
         "| dataset | model | ours (seed mean) | paper's AdaSplit | ours / paper "
-        "| our SASRec (seed mean) | ours / our SASRec |",
-        "|---|---|---|---|---|---|---|",
+        "| our SASRec (seed mean) | ours / our SASRec | ours - our SASRec, 95% over users |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def ratio(a, b):
         return "–" if a is None or not b else f"{a / b:.2f}"
 
+    def finished_dirs(row):
+        return [e.run_dir(results) for e in row if read_metrics(e, results, stale) is not None]
+
     for dataset, experiments in runs.items():
         by_variant = {row[0].variant: row_metrics(row, results, stale) for row in rows(experiments)}
+        dirs = {row[0].variant: finished_dirs(row) for row in rows(experiments)}
+        baseline_ranks = runs_ranks(dirs.get("sasrec", []))
         published = paper.TABLE2.get(dataset, {}).get("adasplit")
         reference = None if published is None else published[2]
         baseline = mean_test(by_variant.get("sasrec", []), "NDCG@10")
@@ -308,8 +315,15 @@ def gap_table(
             if variant not in by_variant:
                 continue  # no such row (AdaSplit+ where no preset exists)
             value = mean_test(by_variant[variant], "NDCG@10")
+            ranks = runs_ranks(dirs[variant])
+            paired = (
+                "–"
+                if ranks is None or baseline_ranks is None
+                else paired_difference(ranks, baseline_ranks).cell()
+            )
             lines.append(
                 f"| {dataset} | {label} | {_fmt(value)} | {_fmt(reference)} | "
-                f"{ratio(value, reference)} | {_fmt(baseline)} | {ratio(value, baseline)} |"
+                f"{ratio(value, reference)} | {_fmt(baseline)} | {ratio(value, baseline)} "
+                f"| {paired} |"
             )
     return "\n".join(lines)

@@ -78,23 +78,33 @@ def _move_aside(run_dir: Path) -> Path:
 def run_popularity(state: RunState, data_dir: str | None) -> None:
     """The popularity floor: no training, evaluated in-process."""
     from adasplit_env.data.datasets import load_dataset
-    from adasplit_env.evaluation import evaluate_scorer, popularity_scorer
-    from adasplit_env.metrics import METRIC_KEYS
+    from adasplit_env.evaluation import (
+        USER_RANKS_FILE,
+        evaluate_ranks,
+        popularity_scorer,
+        write_user_ranks,
+    )
+    from adasplit_env.metrics import METRIC_KEYS, metrics_from_ranks
 
     options = _popularity_options(state.options)
     start = time.perf_counter()
     dataset = load_dataset(options["dataset"], data_dir, k_core=options["k_core"])
     scorer = popularity_scorer(dataset)
+    ranks = {
+        split: evaluate_ranks(scorer, dataset, split, options["max_len"])
+        for split in ("val", "test")
+    }
     results = {
         split: {
             key: value
-            for key, value in evaluate_scorer(scorer, dataset, split, options["max_len"]).items()
+            for key, value in metrics_from_ranks(split_ranks).items()
             if key in METRIC_KEYS
         }
-        for split in ("val", "test")
+        for split, split_ranks in ranks.items()
     }
     results["total_seconds"] = time.perf_counter() - start
     state.run_dir.mkdir(parents=True, exist_ok=True)
+    write_user_ranks(state.run_dir / USER_RANKS_FILE, ranks)
     atomic_write_json(state.run_dir / "config.json", options)
     atomic_write_json(state.run_dir / "metrics.json", results)
 

@@ -1,0 +1,171 @@
+"""Paired comparison of two models on the same evaluated users.
+
+    python -m adasplit_env.reproduce.paired "results/garden/plus/likelihood*" "results/garden/sasrec*"
+
+Seeds measure how much training varies; they say nothing of how much the
+test users themselves decide a difference. Both models rank the same users,
+so the per-user metric (seed-averaged within each model) pairs up, and a
+bootstrap over users gives a confidence interval of the difference of means.
+Each run dir holds its per-user ranks (``user_ranks.npz``, written by the
+trainer's final report); ``--backfill`` writes it for older run dirs from
+their ``best.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adasplit_env.errors import ConfigError, cli_errors
+from adasplit_env.evaluation import USER_RANKS_FILE, read_user_ranks
+
+METRIC_NAMES = ("NDCG", "MRR", "HR")
+
+
+def user_metric(ranks: np.ndarray, metric: str = "NDCG@10") -> np.ndarray:
+    """Per-user ``metric`` (NDCG@k, MRR@k or HR@k) in percent from 1-based ranks."""
+    name, _, k = metric.partition("@")
+    if name not in METRIC_NAMES or not k.isdigit():
+        raise ConfigError(f"unknown metric {metric!r}; use NDCG@k, MRR@k or HR@k")
+    ranks = np.asarray(ranks, dtype=np.float64)
+    hit = ranks <= int(k)
+    gain = {"NDCG": 1.0 / np.log2(ranks + 1.0), "MRR": 1.0 / ranks, "HR": np.ones_like(ranks)}
+    return 100.0 * np.where(hit, gain[name], 0.0)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    mean_a: float
+    mean_b: float
+    difference: float  # mean_a - mean_b
+    low: float  # the bootstrap interval of the difference
+    high: float
+    users: int
+
+    def cell(self) -> str:
+        return f"{self.difference:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
+
+
+def paired_difference(
+    ranks_a: np.ndarray,
+    ranks_b: np.ndarray,
+    metric: str = "NDCG@10",
+    resamples: int = 5000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """Model A minus model B on ``metric``: ranks (runs, users) of each, the same users
+    in the same order; each user's value is the mean over a model's runs (seeds)."""
+    ranks_a, ranks_b = np.atleast_2d(ranks_a), np.atleast_2d(ranks_b)
+    if ranks_a.shape[1] != ranks_b.shape[1]:
+        raise ConfigError(
+            f"the runs rank different users ({ranks_a.shape[1]} vs {ranks_b.shape[1]})"
+        )
+    per_user_a = user_metric(ranks_a, metric).mean(axis=0)
+    per_user_b = user_metric(ranks_b, metric).mean(axis=0)
+    difference = per_user_a - per_user_b
+    users = len(difference)
+    draws = np.random.default_rng(seed).integers(0, users, size=(resamples, users))
+    means = difference[draws].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return PairedDifference(
+        mean_a=float(per_user_a.mean()),
+        mean_b=float(per_user_b.mean()),
+        difference=float(difference.mean()),
+        low=float(np.quantile(means, tail)),
+        high=float(np.quantile(means, 1.0 - tail)),
+        users=users,
+    )
+
+
+def runs_ranks(run_dirs: list[Path], split: str = "test") -> np.ndarray | None:
+    """(runs, users) ranks of ``split``, or None if a run dir has no rank file."""
+    stacked = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / USER_RANKS_FILE
+        if not path.is_file():
+            return None
+        stacked.append(read_user_ranks(path)[split])
+    return np.stack(stacked) if stacked else None
+
+
+def backfill(run_dir: Path, data_dir: str | None, dataset=None) -> Path:
+    """Write ``user_ranks.npz`` of a finished run dir from its ``best.pt``, with the
+    trainer's own evaluation (the same ranks its final report would have saved);
+    ``dataset`` stands in for the one its config.json names."""
+    from agents.config import TrainConfig
+    from agents.trainer import Trainer
+
+    config_path = run_dir / "config.json"
+    if not (run_dir / "best.pt").is_file() or not config_path.is_file():
+        raise ConfigError(f"{run_dir}: no best.pt and config.json to rank with")
+    values = json.loads(config_path.read_text())
+    values.update(run_dir=str(run_dir), progress=False)
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    Trainer(TrainConfig.from_dict(values), dataset=dataset).rank_with_best()
+    return run_dir / USER_RANKS_FILE
+
+
+def _expand(patterns: list[str]) -> list[Path]:
+    paths = sorted({Path(p) for pattern in patterns for p in glob.glob(pattern)})
+    finished = [p for p in paths if (p / "metrics.json").is_file()]
+    if not finished:
+        raise ConfigError(f"no finished run dir (metrics.json) matches {' '.join(patterns)}")
+    return finished
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m adasplit_env.reproduce.paired",
+        description="Model A minus model B on the same evaluated users: seed-averaged "
+        "per-user metric, bootstrap confidence interval over users.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("a", help="glob of model A's run dirs (its seeds), quoted")
+    parser.add_argument("b", help="glob of model B's run dirs")
+    parser.add_argument("--split", choices=("val", "test"), default="test")
+    parser.add_argument("--metric", default="NDCG@10", help="NDCG@k, MRR@k or HR@k, k <= 10")
+    parser.add_argument("--resamples", type=int, default=5000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--backfill",
+        action="store_true",
+        help=f"first write {USER_RANKS_FILE} from best.pt where a run dir lacks it",
+    )
+    parser.add_argument("--data-dir", help="folder of <name>/interactions.tsv.gz, for --backfill")
+    return parser
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    groups = [_expand([args.a]), _expand([args.b])]
+    for run_dirs in groups:
+        for run_dir in run_dirs:
+            if not (run_dir / USER_RANKS_FILE).is_file():
+                if not args.backfill:
+                    raise ConfigError(
+                        f"{run_dir} has no {USER_RANKS_FILE} (run dirs made before it "
+                        "existed): rerun with --backfill to rank its best.pt"
+                    )
+                print(f"wrote {backfill(run_dir, args.data_dir)}")
+    ranks_a, ranks_b = (runs_ranks(run_dirs, args.split) for run_dirs in groups)
+    result = paired_difference(
+        ranks_a, ranks_b, args.metric, resamples=args.resamples, seed=args.seed
+    )
+    print(f"{args.split} {args.metric} over {result.users:,} users")
+    print(f"A ({len(groups[0])} runs): {result.mean_a:.2f}   {args.a}")
+    print(f"B ({len(groups[1])} runs): {result.mean_b:.2f}   {args.b}")
+    print(f"A - B: {result.cell()} (95% bootstrap interval over users)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
