@@ -196,7 +196,10 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.loss_module = DistributedDataParallel(self.agent, device_ids=device_ids)
         self.optimizer = torch.optim.Adam(
-            self.agent.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay
+            self.agent.trainable_parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            fused=True if config.fused_adam else None,
         )
 
     # checkpoints -------------------------------------------------------
@@ -237,6 +240,8 @@ class Trainer:
         try:
             self.agent.load_state_dict(payload["agent_state"])
             self.optimizer.load_state_dict(payload["optimizer_state"])
+            for group in self.optimizer.param_groups:  # the config decides, not the file
+                group["fused"] = True if self.config.fused_adam else None
             self.progress = Progress(**payload["progress"])
             self.sampling.set_state(payload["sampling_state"].cpu())
         except (KeyError, RuntimeError, ValueError, TypeError) as err:

@@ -111,6 +111,11 @@ def main() -> int:
         help="a train_agent.py config file whose model and learner options the AdaSplit rows use "
         "(its dataset, budget and batch size are ignored)",
     )
+    parser.add_argument(
+        "--fused-adam",
+        action="store_true",
+        help="every model (SASRec too) with the fused Adam step (train_agent.py --fused-adam)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,6 +153,7 @@ def main() -> int:
                     "batch_size": args.batch_size,
                     "device": args.device,
                     "progress": False,
+                    "fused_adam": args.fused_adam,
                     "run_dir": run_dir,
                     "num_layers": 2 if model == "sasrec" else options.get("num_layers"),
                     "num_heads": 2 if model == "sasrec" else options.get("num_heads"),

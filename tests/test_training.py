@@ -396,3 +396,23 @@ def test_console_epoch_line_and_run_summary(tmp_path, small_dataset):
     assert any("still improving" in line for line in summary) == still
     longer = {**results, "epochs": 2, "best_epoch": 1}
     assert not any("still improving" in line for line in run_summary(longer, trainer.config))
+
+
+def test_fused_adam_makes_the_same_updates_to_float_rounding(tmp_path, small_dataset):
+    batches = small_dataset.split.train_samples(10).subset(slice(0, 128))
+    params = {}
+    for fused in (False, True):
+        trainer = Trainer(small_config(tmp_path, fused_adam=fused, lr=1e-2), dataset=small_dataset)
+        assert bool(trainer.optimizer.param_groups[0]["fused"]) is fused
+        generator = torch.Generator().manual_seed(0)
+        for start in (0, 64, 0, 64, 0):
+            loss, _ = trainer.agent.loss(batches.subset(slice(start, start + 64)), generator)
+            trainer.optimizer.zero_grad()
+            loss.backward()
+            trainer.optimizer.step()
+        params[fused] = {k: v.detach().clone() for k, v in trainer.agent.state_dict().items()}
+    moved = 0
+    for name, value in params[False].items():
+        assert torch.allclose(params[True][name], value, atol=1e-5), name
+        moved += int(not torch.equal(value, params[True][name]))
+    assert moved > 0  # a different kernel, not the same code path
