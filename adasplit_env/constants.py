@@ -13,13 +13,25 @@ import functools
 import torch
 
 
-@functools.lru_cache(maxsize=256)
 def index_range(size: int, device: torch.device) -> torch.Tensor:
     """``torch.arange(size)`` on ``device`` (int64), cached."""
+    if torch.compiler.is_compiling():  # inside a compiled graph it is free, and not a cache
+        return torch.arange(size, device=device)
+    return _index_range(size, device)
+
+
+def upper_pairs(size: int, device: torch.device) -> torch.Tensor:
+    """(size, size) bool, True above the diagonal: the pairs i < j, cached."""
+    if torch.compiler.is_compiling():
+        return torch.ones(size, size, dtype=torch.bool, device=device).triu(diagonal=1)
+    return _upper_pairs(size, device)
+
+
+@functools.lru_cache(maxsize=256)
+def _index_range(size: int, device: torch.device) -> torch.Tensor:
     return torch.arange(size, device=device)
 
 
 @functools.lru_cache(maxsize=64)
-def upper_pairs(size: int, device: torch.device) -> torch.Tensor:
-    """(size, size) bool, True above the diagonal: the pairs i < j, cached."""
+def _upper_pairs(size: int, device: torch.device) -> torch.Tensor:
     return torch.ones(size, size, dtype=torch.bool, device=device).triu(diagonal=1)

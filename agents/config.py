@@ -57,6 +57,11 @@ class TrainConfig:
     batch_size: int = _opt(256, "samples (episodes) per update")
     lr: float = _opt(1e-3, "Adam learning rate")
     weight_decay: float = _opt(0.0, "Adam weight decay")
+    compile: bool = _opt(
+        False,
+        "torch.compile the MDP step and the policy (each slot width compiles on first use, "
+        "minutes on a CPU; see benchmarks/README.md for where it helps)",
+    )
     fused_adam: bool = _opt(
         False,
         "Adam as one fused kernel per step (torch's fused=True): the same update up to "

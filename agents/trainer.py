@@ -156,6 +156,8 @@ class Trainer:
             )
             self.model = AdaSplitModel(model_config).to(self.device)
             self.process = AllocationProcess(self.model, self.rewards)
+            if config.compile:
+                self.process.compile()
             self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
         else:
             baseline = BaselineConfig(

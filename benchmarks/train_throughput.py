@@ -44,7 +44,9 @@ def synchronise(device: torch.device) -> None:
 
 
 def time_training(trainer: Trainer, batches: list) -> float:
-    """Seconds for the given batches of updates (after one warm-up update)."""
+    """Seconds for the given batches of updates (after one warm-up update; with
+    ``--compile``, after a warm-up pass over all of them, which compiles every
+    graph they need and is reported on its own)."""
     agent = trainer.agent
     trainer.model.train()
     writer = _Silent()
@@ -56,9 +58,13 @@ def time_training(trainer: Trainer, batches: list) -> float:
         agent.learn_from_finished_episodes()
         synchronise(trainer.device)
         return time.perf_counter() - start
-    loss, stats = agent.loss(batches[0], generator=trainer.sampling)
-    trainer.optimize(loss, stats, writer)
+    start = time.perf_counter()
+    for batch in batches if trainer.config.compile else batches[:1]:
+        loss, stats = agent.loss(batch, generator=trainer.sampling)
+        trainer.optimize(loss, stats, writer)
     synchronise(trainer.device)
+    if trainer.config.compile:
+        print(f"compiled: warm-up pass over the batches {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     for batch in batches:
         loss, stats = agent.loss(batch, generator=trainer.sampling)
@@ -116,6 +122,11 @@ def main() -> int:
         action="store_true",
         help="every model (SASRec too) with the fused Adam step (train_agent.py --fused-adam)",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="the AdaSplit rows with train_agent.py --compile (timed after a compiling pass)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -154,6 +165,7 @@ def main() -> int:
                     "device": args.device,
                     "progress": False,
                     "fused_adam": args.fused_adam,
+                    "compile": args.compile and model == "adasplit",
                     "run_dir": run_dir,
                     "num_layers": 2 if model == "sasrec" else options.get("num_layers"),
                     "num_heads": 2 if model == "sasrec" else options.get("num_heads"),

@@ -416,3 +416,31 @@ def test_fused_adam_makes_the_same_updates_to_float_rounding(tmp_path, small_dat
         assert torch.allclose(params[True][name], value, atol=1e-5), name
         moved += int(not torch.equal(value, params[True][name]))
     assert moved > 0  # a different kernel, not the same code path
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")  # torch's own
+def test_compiled_process_trains_like_the_eager_one(tmp_path, small_dataset):
+    """--compile: the same losses, greedy groups and weights as eager, to float rounding."""
+    batches = small_dataset.split.train_samples(10).subset(slice(0, 64))
+    results = {}
+    for compiled in (False, True):
+        # few group slots: each number of slots in use is a graph of its own to compile
+        config = small_config(tmp_path, compile=compiled, max_groups=3, dim=8, lr=1e-2)
+        trainer = Trainer(config, dataset=small_dataset)
+        assert (trainer.process.step.__dict__ != {}) is compiled  # the compiled wrapper
+        generator = torch.Generator().manual_seed(0)
+        losses = []
+        for start in (0, 32, 0):
+            loss, _ = trainer.agent.loss(batches.subset(slice(start, start + 32)), generator)
+            trainer.optimizer.zero_grad()
+            loss.backward()
+            trainer.optimizer.step()
+            losses.append(loss.item())
+        with torch.no_grad():
+            groups = trainer.process.allocate_history_greedily(batches).num_groups
+        weights = {k: v.detach().clone() for k, v in trainer.agent.state_dict().items()}
+        results[compiled] = (losses, groups, weights)
+    (eager_losses, eager_groups, eager_weights), (losses, groups, weights) = results.values()
+    assert losses == pytest.approx(eager_losses, rel=1e-5)
+    assert torch.equal(groups, eager_groups)
+    assert all(torch.allclose(weights[k], v, atol=1e-5) for k, v in eager_weights.items())

@@ -234,7 +234,7 @@ ADASPLIT_ONLY_KEYS = (
     "algo", "encoder", "group_updater", "max_groups", "eps", "temperature", "beta", "lambda_o",
     "lambda_d", "curriculum", "penalty", "gae_lambda", "value_coef", "entropy_coef",
     "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip", "group_start", "scoring", "readout", "encoder_block", "seq_rollout", "join_logit",
-    "likelihood_reward", "allocation_reward_weight", "reinforce_baseline", "rl_gradient",
+    "likelihood_reward", "allocation_reward_weight", "reinforce_baseline", "rl_gradient", "compile",
 )  # fmt: skip
 
 
