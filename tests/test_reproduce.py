@@ -177,6 +177,10 @@ def test_gap_table_puts_adasplit_and_adasplit_plus_beside_the_paper_and_sasrec(t
         "| synthetic | AdaSplit+ | 61.00 | – | – | 40.00 | 1.52 | +36.91 [+36.91, +36.91] |"
         in table
     )
+    (runs[0].run_dir(tmp_path) / "metrics.json").unlink()  # AdaSplit: one seed of two left
+    assert "| synthetic | AdaSplit | 34.00 (1/2 seeds) | – | – | 40.00 | 0.85 | – |" in (
+        report.gap_table({"synthetic": runs}, tmp_path)
+    )
     stale = frozenset({e.run_dir(tmp_path) for e in runs if e.label == "AdaSplit+"})
     assert "| synthetic | AdaSplit+ | – | – | – | 40.00 | – | – |" in report.gap_table(
         {"synthetic": runs}, tmp_path, stale

@@ -307,6 +307,7 @@ def gap_table(
     for dataset, experiments in runs.items():
         by_variant = {row[0].variant: row_metrics(row, results, stale) for row in rows(experiments)}
         dirs = {row[0].variant: finished_dirs(row) for row in rows(experiments)}
+        planned = {row[0].variant: len(row) for row in rows(experiments)}
         baseline_ranks = runs_ranks(dirs.get("sasrec", []))
         published = paper.TABLE2.get(dataset, {}).get("adasplit")
         reference = None if published is None else published[2]
@@ -315,6 +316,11 @@ def gap_table(
             if variant not in by_variant:
                 continue  # no such row (AdaSplit+ where no preset exists)
             value = mean_test(by_variant[variant], "NDCG@10")
+            finished = len(by_variant[variant])
+            # a mean over fewer seeds than the row plans says so
+            ours = _fmt(value) + (
+                f" ({finished}/{planned[variant]} seeds)" if 0 < finished < planned[variant] else ""
+            )
             ranks = runs_ranks(dirs[variant])
             paired = (
                 "–"
@@ -322,7 +328,7 @@ def gap_table(
                 else paired_difference(ranks, baseline_ranks).cell()
             )
             lines.append(
-                f"| {dataset} | {label} | {_fmt(value)} | {_fmt(reference)} | "
+                f"| {dataset} | {label} | {ours} | {_fmt(reference)} | "
                 f"{ratio(value, reference)} | {_fmt(baseline)} | {ratio(value, baseline)} "
                 f"| {paired} |"
             )
