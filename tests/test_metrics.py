@@ -93,12 +93,17 @@ def test_paired_difference_pairs_users_and_averages_seeds():
     # model A: two seeds; user 0 ranked 1 then 3, user 1 never in the top 10
     a = np.array([[1, 20], [3, 20]])
     b = np.array([[2, 20]])
-    result = paired_difference(a, b, "MRR@10", resamples=2000, seed=0)
+    result = paired_difference(a, b, "MRR@10", resamples=2000, seed=0, resample_runs=False)
     assert result.mean_a == pytest.approx((100 + 100 / 3) / 2 / 2)
     assert result.difference == pytest.approx(result.mean_a - 25.0)
     assert result.low <= result.difference <= result.high
     # the bootstrap draws users: with 2 users it ranges over their mean differences
     assert result.low == pytest.approx(0.0) and result.high == pytest.approx(2 * result.difference)
+    # resampling A's two runs too widens it: user 0's difference is then 50 (run 0 twice),
+    # 16.67 or -16.67 (run 1 twice); each extreme has mass 1/16 > 2.5%
+    both = paired_difference(a, b, "MRR@10", resamples=2000, seed=0)
+    assert both.difference == result.difference
+    assert both.high == pytest.approx(50.0) and both.low == pytest.approx(-100 / 6)
     same = paired_difference(b, b)
     assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
     with pytest.raises(ConfigError, match="different users"):
@@ -116,6 +121,7 @@ def test_paired_cli_reads_run_dirs_and_asks_for_backfill(tmp_path, capsys):
     assert paired_main([str(tmp_path / "a*"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "A (2 runs): 100.00" in out and "A - B: +36.91 [+36.91, +36.91]" in out
+    assert "over users and runs" in out
     (tmp_path / "b" / USER_RANKS_FILE).unlink()
     assert paired_main([str(tmp_path / "a*"), str(tmp_path / "b")]) == 2
     assert "--backfill" in capsys.readouterr().err

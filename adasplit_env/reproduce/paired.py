@@ -5,7 +5,8 @@
 Seeds measure how much training varies; they say nothing of how much the
 test users themselves decide a difference. Both models rank the same users,
 so the per-user metric (seed-averaged within each model) pairs up, and a
-bootstrap over users gives a confidence interval of the difference of means.
+bootstrap over the users and each model's runs gives a confidence interval
+of the difference of means.
 Each run dir holds its per-user ranks (``user_ranks.npz``, written by the
 trainer's final report); ``--backfill`` writes it for older run dirs from
 their ``best.pt``.
@@ -59,24 +60,37 @@ def paired_difference(
     resamples: int = 5000,
     confidence: float = 0.95,
     seed: int = 0,
+    resample_runs: bool = True,
 ) -> PairedDifference:
     """Model A minus model B on ``metric``: ranks (runs, users) of each, the same users
-    in the same order; each user's value is the mean over a model's runs (seeds)."""
+    in the same order; each user's value is the mean over a model's runs (seeds).
+
+    Each bootstrap draw resamples the users and, with ``resample_runs``, each
+    model's runs too, so that the interval covers both what the test users
+    decide and what training's randomness does (with one run a model adds
+    nothing; with a few, its share is underestimated: read it beside the
+    seeds' spread)."""
     ranks_a, ranks_b = np.atleast_2d(ranks_a), np.atleast_2d(ranks_b)
     if ranks_a.shape[1] != ranks_b.shape[1]:
         raise ConfigError(
             f"the runs rank different users ({ranks_a.shape[1]} vs {ranks_b.shape[1]})"
         )
-    per_user_a = user_metric(ranks_a, metric).mean(axis=0)
-    per_user_b = user_metric(ranks_b, metric).mean(axis=0)
-    difference = per_user_a - per_user_b
+    runs_a, runs_b = user_metric(ranks_a, metric), user_metric(ranks_b, metric)
+    difference = runs_a.mean(axis=0) - runs_b.mean(axis=0)
     users = len(difference)
-    draws = np.random.default_rng(seed).integers(0, users, size=(resamples, users))
-    means = difference[draws].mean(axis=1)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for draw in range(resamples):
+        drawn = difference
+        if resample_runs:
+            drawn = runs_a[rng.integers(0, len(runs_a), len(runs_a))].mean(axis=0) - runs_b[
+                rng.integers(0, len(runs_b), len(runs_b))
+            ].mean(axis=0)
+        means[draw] = drawn[rng.integers(0, users, users)].mean()
     tail = (1.0 - confidence) / 2.0
     return PairedDifference(
-        mean_a=float(per_user_a.mean()),
-        mean_b=float(per_user_b.mean()),
+        mean_a=float(runs_a.mean()),
+        mean_b=float(runs_b.mean()),
         difference=float(difference.mean()),
         low=float(np.quantile(means, tail)),
         high=float(np.quantile(means, 1.0 - tail)),
@@ -135,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resamples", type=int, default=5000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument(
+        "--users-only",
+        action="store_true",
+        help="resample the users only, not each model's runs (seeds)",
+    )
+    parser.add_argument(
         "--backfill",
         action="store_true",
         help=f"first write {USER_RANKS_FILE} from best.pt where a run dir lacks it",
@@ -158,12 +177,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {backfill(run_dir, args.data_dir)}")
     ranks_a, ranks_b = (runs_ranks(run_dirs, args.split) for run_dirs in groups)
     result = paired_difference(
-        ranks_a, ranks_b, args.metric, resamples=args.resamples, seed=args.seed
+        ranks_a,
+        ranks_b,
+        args.metric,
+        resamples=args.resamples,
+        seed=args.seed,
+        resample_runs=not args.users_only,
     )
     print(f"{args.split} {args.metric} over {result.users:,} users")
     print(f"A ({len(groups[0])} runs): {result.mean_a:.2f}   {args.a}")
     print(f"B ({len(groups[1])} runs): {result.mean_b:.2f}   {args.b}")
-    print(f"A - B: {result.cell()} (95% bootstrap interval over users)")
+    over = "users" if args.users_only else "users and runs"
+    print(f"A - B: {result.cell()} (95% bootstrap interval over {over})")
     return 0
 
 

@@ -294,7 +294,7 @@ def gap_table(
     difference over the test users where every finished seed saved its ranks."""
     lines = [
         "| dataset | model | ours (seed mean) | paper's AdaSplit | ours / paper "
-        "| our SASRec (seed mean) | ours / our SASRec | ours - our SASRec, 95% over users |",
+        "| our SASRec (seed mean) | ours / our SASRec | ours - our SASRec, 95% over users and seeds |",
         "|---|---|---|---|---|---|---|---|",
     ]
 
