@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m adasplit_env.reproduce.paired",
         description="Model A minus model B on the same evaluated users: seed-averaged "
-        "per-user metric, bootstrap confidence interval over users.",
+        "per-user metric, bootstrap confidence interval over the users and the seeds.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("a", help="glob of model A's run dirs (its seeds), quoted")
