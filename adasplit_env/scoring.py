@@ -13,6 +13,7 @@ are computed (most users have far fewer than ``max_groups``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from adasplit_env.data.interactions import PAD
 from adasplit_env.data.split import Samples
 from adasplit_env.metrics import exclusion_mask
 from adasplit_env.model.policy import masked_softmax
-from adasplit_env.process import AllocationProcess
+from adasplit_env.process import AllocationProcess, AllocationState
 
 # Elements of the (users, items, hidden) block computed at once: small enough
 # to stay in cache (1 << 20 measured 3x faster than 1 << 24 on Beauty).
@@ -43,31 +44,65 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
     if model.config.scoring in ("max", "lse"):
         return best_group_scores(process, samples)
     with torch.no_grad():
-        state = process.allocate_history_greedily(samples)
-        used = int(state.num_groups.max())
-        group_reprs = state.group_reprs[:, :used]  # (B, G', d)
-        group_mask = state.group_mask[:, :used]
-        can_create = state.num_groups < process.max_groups  # (B,)
-        item_table = model.item_embeddings.weight  # (I + 1, d)
-        create_scores = state.user_embs @ item_table.T  # (B, I + 1)
+        groups = _greedy_groups(process, samples)
+        group_reprs, item_table = groups.group_reprs, groups.item_table
         make_router = _affinity_router if policy.join_logit == "affinity" else _eq7_router
-        route = make_router(policy, group_reprs, group_mask, item_table)
+        route = make_router(policy, group_reprs, groups.group_mask, item_table)
         hidden = policy.hidden.out_features
         chunk = max(1, _CHUNK_ELEMENTS // max(1, group_reprs.shape[0] * hidden))
-        scores = torch.empty_like(create_scores)
+        scores = torch.empty_like(groups.create_scores)
         for start in range(0, item_table.shape[0], chunk):
             stop = start + chunk
             candidates = item_table[start:stop]  # (C, d)
             affinity = torch.einsum("bgd,cd->bcg", group_reprs, candidates)  # p_i . e_c
             join, best_group = route(start, stop, affinity)
-            # argmax of [r_1 .. r_h, eps]: create only when eps is strictly larger.
-            creates = can_create[:, None] & (policy.eps > join)
-            join_scores = affinity.gather(2, best_group[..., None])[..., 0]
-            scores[:, start:stop] = torch.where(creates, create_scores[:, start:stop], join_scores)
-        if state.sequence_state is not None:  # readout sasrec
-            scores += state.sequence_state @ item_table.T
+            scores[:, start:stop] = _routed_scores(
+                policy,
+                join,
+                best_group,
+                affinity,
+                groups.can_create[:, None],
+                groups.create_scores[:, start:stop],
+            )
+        if groups.state.sequence_state is not None:  # readout sasrec
+            scores += groups.state.sequence_state @ item_table.T
         scores[:, PAD] = -torch.inf
     return scores
+
+
+class _GreedyGroups(NamedTuple):
+    """What section 3.3's scorers read of the greedily allocated histories."""
+
+    state: AllocationState
+    group_reprs: torch.Tensor  # (B, G', d): only the slots some user of the batch has
+    group_mask: torch.Tensor  # (B, G')
+    can_create: torch.Tensor  # (B,): a group can still be opened
+    item_table: torch.Tensor  # (I + 1, d)
+    create_scores: torch.Tensor  # (B, I + 1): e_u . e_c, the score where "create" wins
+
+
+def _greedy_groups(process: AllocationProcess, samples: Samples) -> _GreedyGroups:
+    state = process.allocate_history_greedily(samples)
+    used = int(state.num_groups.max())
+    item_table = process.model.item_embeddings.weight
+    return _GreedyGroups(
+        state=state,
+        group_reprs=state.group_reprs[:, :used],
+        group_mask=state.group_mask[:, :used],
+        can_create=state.num_groups < process.max_groups,
+        item_table=item_table,
+        create_scores=state.user_embs @ item_table.T,
+    )
+
+
+def _routed_scores(policy, join, best_group, affinity, can_create, create_scores):
+    """Section 3.3's score once the best group is known: its ``p . e_c``
+    (``affinity`` (..., G') at ``best_group``), or the create score where the
+    argmax of ``[r_1 .. r_h, eps]`` is "create" (eps strictly above the best
+    ``join`` logit, and a group can still be opened)."""
+    creates = can_create & (policy.eps > join)
+    join_scores = affinity.gather(-1, best_group[..., None])[..., 0]
+    return torch.where(creates, create_scores, join_scores)
 
 
 def _eq7_router(policy, group_reprs, group_mask, item_table):
@@ -75,11 +110,11 @@ def _eq7_router(policy, group_reprs, group_mask, item_table):
     (start, stop, affinity (B, C, G')) -> (the best group's join logit, its index),
     each (B, C). Only users that have group slot g compute it (slot 0 always exists):
     padded slots cost nothing."""
-    summary_map, item_map = policy.item_part_maps()
+    summary_map, _ = policy.item_part_maps()
     group_summary_part = group_reprs @ summary_map.T  # (B, G', H)
     group_part = policy.group_part(group_reprs)  # (B, G', H)
     output_weight, output_bias = policy.output_vector()
-    item_part_all = item_table @ item_map.T + policy.hidden.bias  # (I + 1, H)
+    item_part_all = policy.item_terms(item_table)  # (I + 1, H)
     batch = group_reprs.shape[0]
     slot_rows = [torch.nonzero(group_mask[:, g]).flatten() for g in range(group_mask.shape[1])]
 
@@ -160,25 +195,20 @@ def rank_scores(
     ``exclude`` names the candidates that :func:`~adasplit_env.metrics.target_ranks`
     will leave out (the ``exclude`` it gets), which must not count towards K.
     """
-    model = process.model
-    policy = model.policy
-    if model.config.scoring in ("max", "lse") or policy.join_logit == "affinity":
+    policy = process.model.policy
+    if process.model.config.scoring in ("max", "lse") or policy.join_logit == "affinity":
         return score_all_items(process, samples)
     with torch.no_grad():
-        state = process.allocate_history_greedily(samples)
-        used = int(state.num_groups.max())
-        group_reprs = state.group_reprs[:, :used]
-        group_mask = state.group_mask[:, :used]
-        can_create = state.num_groups < process.max_groups
-        item_table = model.item_embeddings.weight
-        create_scores = state.user_embs @ item_table.T  # (B, I + 1)
-        lower, upper = _score_bounds(group_reprs, group_mask, can_create, create_scores, item_table)
-        route = _eq7_pair_router(policy, group_reprs, group_mask, can_create, create_scores)
+        groups = _greedy_groups(process, samples)
+        item_table = groups.item_table
+        lower, upper = _score_bounds(groups)
+        route = _eq7_pair_router(policy, groups)
         rows = torch.arange(len(samples), device=item_table.device)
         targets = samples.targets.to(item_table.device)
-        target_scores = route(rows, targets, item_table)
-        if state.sequence_state is not None:  # readout sasrec: the same shift for every route
-            shift = state.sequence_state @ item_table.T
+        target_scores = route(rows, targets)
+        sequence_state = groups.state.sequence_state
+        if sequence_state is not None:  # readout sasrec: the same shift for every route
+            shift = sequence_state @ item_table.T
             lower += shift
             upper += shift
             target_scores += shift[rows, targets]
@@ -198,12 +228,13 @@ def rank_scores(
             settled = (passes & competes).sum(dim=1) >= cutoff
             undecided &= ~settled[:, None]
         pair_rows, pair_items = torch.nonzero(undecided, as_tuple=True)
+        used = groups.group_reprs.shape[1]
         chunk = max(1, _CHUNK_ELEMENTS // max(1, used * policy.hidden.out_features))
         for start in range(0, pair_rows.numel(), chunk):
             chunk_rows = pair_rows[start : start + chunk]
             chunk_items = pair_items[start : start + chunk]
-            routed = route(chunk_rows, chunk_items, item_table)
-            if state.sequence_state is not None:
+            routed = route(chunk_rows, chunk_items)
+            if sequence_state is not None:
                 routed += shift[chunk_rows, chunk_items]
             scores[chunk_rows, chunk_items] = routed
         scores[rows, targets] = target_scores
@@ -211,48 +242,53 @@ def rank_scores(
     return scores
 
 
-def _score_bounds(group_reprs, group_mask, can_create, create_scores, item_table):
+def _score_bounds(groups: _GreedyGroups) -> tuple[torch.Tensor, torch.Tensor]:
     """The least and the greatest score a candidate can get from any route: over
     the user's groups' ``p_i . e_c`` and, where a group can still be created, the
     create score. (B, I + 1) each."""
     # An empty slot repeats slot 0 (always a group) and a user who cannot create
-    # repeats slot 0's scores: neither can move a bound, and no pass needs a mask.
-    filled = torch.where(group_mask[..., None], group_reprs, group_reprs[:, :1])
+    # repeats a bound: neither can move a bound, and no pass needs a mask.
+    filled = torch.where(
+        groups.group_mask[..., None], groups.group_reprs, groups.group_reprs[:, :1]
+    )
+    item_table = groups.item_table
     lower = filled[:, 0] @ item_table.T  # (B, I + 1)
     upper = lower.clone()
     for group in range(1, filled.shape[1]):
         affinity = filled[:, group] @ item_table.T
         torch.minimum(lower, affinity, out=lower)
         torch.maximum(upper, affinity, out=upper)
-    creatable = can_create[:, None]
+    creatable, create_scores = groups.can_create[:, None], groups.create_scores
     torch.maximum(upper, torch.where(creatable, create_scores, upper), out=upper)
     torch.minimum(lower, torch.where(creatable, create_scores, lower), out=lower)
     return lower, upper
 
 
-def _eq7_pair_router(policy, group_reprs, group_mask, can_create, create_scores):
+def _eq7_pair_router(policy, groups: _GreedyGroups):
     """Section 3.3's score of single (user, candidate) pairs: a function of (rows (N,),
-    items (N,), item_table) -> (N,), the same rule as :func:`_eq7_router` but for
-    pairs that need not share their candidates."""
-    summary_map, item_map = policy.item_part_maps()
-    group_summary_part = group_reprs @ summary_map.T  # (B, G', H)
-    group_part = policy.group_part(group_reprs)  # (B, G', H)
-    output_weight, output_bias = policy.output_vector()
+    items (N,)) -> (N,), the rule of :func:`_eq7_router` and :func:`_routed_scores`
+    for pairs that need not share their candidates."""
+    summary_map, _ = policy.item_part_maps()
+    group_summary_part = groups.group_reprs @ summary_map.T  # (B, G', H)
+    group_part = policy.group_part(groups.group_reprs)  # (B, G', H)
 
-    def route(rows, items, item_table):
-        candidates = item_table[items]  # (N, d)
-        groups = group_reprs[rows]  # (N, G', d)
-        mask = group_mask[rows]
-        affinity = torch.einsum("ngd,nd->ng", groups, candidates)  # p_i . e_c
+    def route(rows, items):
+        candidates = groups.item_table[items]  # (N, d)
+        mask = groups.group_mask[rows]
+        affinity = torch.einsum("ngd,nd->ng", groups.group_reprs[rows], candidates)  # p_i . e_c
         weights = masked_softmax(affinity, mask)  # Eq. 12's z
         item_part = torch.einsum("ng,ngh->nh", weights, group_summary_part[rows])
-        item_part += candidates @ item_map.T + policy.hidden.bias
-        hidden_units = torch.relu(item_part[:, None, :] + group_part[rows])  # (N, G', H)
-        slot_scores = (hidden_units @ output_weight).masked_fill(~mask, -torch.inf)
-        best_score, best_group = slot_scores.max(dim=1)  # ties: the first max
-        creates = can_create[rows] & (policy.eps > policy.join_logits(best_score + output_bias))
-        join_scores = affinity.gather(1, best_group[:, None])[:, 0]
-        return torch.where(creates, create_scores[rows, items], join_scores)
+        item_part += policy.item_terms(candidates)
+        slot_scores = policy.group_scores(item_part[:, None, :], group_part[rows])  # (N, G')
+        best_score, best_group = slot_scores.masked_fill(~mask, -torch.inf).max(dim=1)
+        return _routed_scores(
+            policy,
+            policy.join_logits(best_score),
+            best_group,
+            affinity,
+            groups.can_create[rows],
+            groups.create_scores[rows, items],
+        )
 
     return route
 

@@ -16,7 +16,7 @@ from adasplit_env.errors import ConfigError
 from adasplit_env.metrics import target_ranks
 from adasplit_env.model import AdaSplitModel, ModelConfig
 from adasplit_env.model.init import init_weights
-from adasplit_env.scoring import _score_bounds, rank_scores, score_all_items
+from adasplit_env.scoring import _GreedyGroups, _score_bounds, rank_scores, score_all_items
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +290,9 @@ def test_score_bounds_hold_every_routed_score():
         create_scores = state.user_embs @ table.T
         can_create = state.num_groups < process.max_groups
         lower, upper = _score_bounds(
-            state.group_reprs, state.group_mask, can_create, create_scores, table
+            _GreedyGroups(
+                state, state.group_reprs, state.group_mask, can_create, table, create_scores
+            )
         )
     creates = can_create[:, None] & (full_scores == create_scores[:, 1:])
     assert creates.any() and (~can_create).any()  # both kinds of route are bounded

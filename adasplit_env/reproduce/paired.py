@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adasplit_env.data.datasets import load_dataset
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.evaluation import USER_RANKS_FILE, read_user_ranks
 
@@ -113,8 +114,14 @@ def backfill(run_dir: Path, data_dir: str | None, dataset=None) -> Path:
     """Write ``user_ranks.npz`` of a finished run dir from its ``best.pt``, with the
     trainer's own evaluation (the same ranks its final report would have saved);
     ``dataset`` stands in for the one its config.json names."""
-    from agents.config import TrainConfig
     from agents.trainer import Trainer
+
+    Trainer(_rank_config(run_dir, data_dir), dataset=dataset).rank_with_best()
+    return run_dir / USER_RANKS_FILE
+
+
+def _rank_config(run_dir: Path, data_dir: str | None):
+    from agents.config import TrainConfig
 
     config_path = run_dir / "config.json"
     if not (run_dir / "best.pt").is_file() or not config_path.is_file():
@@ -123,15 +130,13 @@ def backfill(run_dir: Path, data_dir: str | None, dataset=None) -> Path:
     values.update(run_dir=str(run_dir), progress=False)
     if data_dir is not None:
         values["data_dir"] = data_dir
-    Trainer(TrainConfig.from_dict(values), dataset=dataset).rank_with_best()
-    return run_dir / USER_RANKS_FILE
+    return TrainConfig.from_dict(values)
 
 
-def _expand(patterns: list[str]) -> list[Path]:
-    paths = sorted({Path(p) for pattern in patterns for p in glob.glob(pattern)})
-    finished = [p for p in paths if (p / "metrics.json").is_file()]
+def _expand(pattern: str) -> list[Path]:
+    finished = [p for p in map(Path, sorted(glob.glob(pattern))) if (p / "metrics.json").is_file()]
     if not finished:
-        raise ConfigError(f"no finished run dir (metrics.json) matches {' '.join(patterns)}")
+        raise ConfigError(f"no finished run dir (metrics.json) matches {pattern}")
     return finished
 
 
@@ -165,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    groups = [_expand([args.a]), _expand([args.b])]
+    groups = [_expand(args.a), _expand(args.b)]
+    datasets = {}  # loaded once for all the run dirs that --backfill ranks on it
     for run_dirs in groups:
         for run_dir in run_dirs:
             if not (run_dir / USER_RANKS_FILE).is_file():
@@ -174,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"{run_dir} has no {USER_RANKS_FILE} (run dirs made before it "
                         "existed): rerun with --backfill to rank its best.pt"
                     )
-                print(f"wrote {backfill(run_dir, args.data_dir)}")
+                config = _rank_config(run_dir, args.data_dir)
+                key = (config.dataset, config.data_dir, config.k_core, config.format)
+                if key not in datasets:
+                    datasets[key] = load_dataset(
+                        config.dataset, config.data_dir, k_core=config.k_core, format=config.format
+                    )
+                print(f"wrote {backfill(run_dir, args.data_dir, datasets[key])}")
     ranks_a, ranks_b = (runs_ranks(run_dirs, args.split) for run_dirs in groups)
     result = paired_difference(
         ranks_a,

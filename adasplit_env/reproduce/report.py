@@ -301,13 +301,14 @@ def gap_table(
     def ratio(a, b):
         return "–" if a is None or not b else f"{a / b:.2f}"
 
-    def finished_dirs(row):
-        return [e.run_dir(results) for e in row if read_metrics(e, results, stale) is not None]
-
     for dataset, experiments in runs.items():
-        by_variant = {row[0].variant: row_metrics(row, results, stale) for row in rows(experiments)}
-        dirs = {row[0].variant: finished_dirs(row) for row in rows(experiments)}
-        planned = {row[0].variant: len(row) for row in rows(experiments)}
+        by_variant, dirs, planned = {}, {}, {}
+        for row in rows(experiments):
+            finished = [(e.run_dir(results), read_metrics(e, results, stale)) for e in row]
+            finished = [(run_dir, metrics) for run_dir, metrics in finished if metrics is not None]
+            by_variant[row[0].variant] = [metrics for _, metrics in finished]
+            dirs[row[0].variant] = [run_dir for run_dir, _ in finished]
+            planned[row[0].variant] = len(row)
         baseline_ranks = runs_ranks(dirs.get("sasrec", []))
         published = paper.TABLE2.get(dataset, {}).get("adasplit")
         reference = None if published is None else published[2]
