@@ -10,7 +10,7 @@ recovery (up to renaming), about 0 is what chance gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -62,6 +62,8 @@ class AllocationQuality:
     # groups holding at least one history item: with ``group_start zero`` the first
     # group starts empty and may stay so (h counts it, the user sees no such group)
     filled_groups_per_user: float = float("nan")
+    # the same per evaluated user, in ``eval_samples`` order (paired comparisons read it)
+    user_filled_groups: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def allocation_quality(
@@ -122,4 +124,5 @@ def allocation_quality(
         multi_interest=float(np.mean(multi)) if multi else float("nan"),
         planted_groups_per_user=float(np.mean(planted_counts)) if planted_counts else float("nan"),
         filled_groups_per_user=float(torch.cat(filled).mean()),
+        user_filled_groups=torch.cat(filled).to(torch.int64).numpy(),
     )

@@ -74,22 +74,36 @@ def evaluate_ranks(
 
 # A run dir's per-user ranks (what paired comparisons between runs read).
 USER_RANKS_FILE = "user_ranks.npz"
+# key suffix of a split's groups holding history items per user, in the same file
+GROUPS_SUFFIX = "_groups"
 
 
-def write_user_ranks(path, ranks: dict[str, torch.Tensor], cutoff: int = max(DEFAULT_KS)) -> None:
+def write_user_ranks(
+    path,
+    ranks: dict[str, torch.Tensor],
+    cutoff: int = max(DEFAULT_KS),
+    groups: dict[str, np.ndarray] | None = None,
+) -> None:
     """Save each split's ranks, clipped to ``cutoff + 1`` ("beyond the cutoff"; all the
-    metrics read, and what the evaluation computes exactly), compressed, atomically."""
+    metrics read, and what the evaluation computes exactly), compressed, atomically;
+    with ``groups`` (AdaSplit) also each user's groups holding history items at
+    prediction, as ``<split>_groups``."""
     arrays = {
         split: np.minimum(split_ranks.cpu().numpy(), cutoff + 1).astype(np.uint16)
         for split, split_ranks in ranks.items()
     }
+    for split, counts in (groups or {}).items():
+        if len(counts) != len(arrays[split]):
+            raise ValueError(f"{split}: {len(counts)} group counts for {len(arrays[split])} users")
+        arrays[split + GROUPS_SUFFIX] = np.asarray(counts).astype(np.uint16)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, cutoff=np.array(cutoff), **arrays)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_user_ranks(path) -> dict[str, np.ndarray]:
-    """:func:`write_user_ranks`'s file: {split: ranks (users,)}, plus ``cutoff``."""
+    """:func:`write_user_ranks`'s file: {split: ranks (users,)}, ``cutoff``, and
+    ``<split>_groups`` where it was written with groups."""
     with np.load(path, allow_pickle=False) as stored:
         return {name: stored[name] for name in stored.files}
 

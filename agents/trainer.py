@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from adasplit_env.allocation_quality import allocation_quality
+from adasplit_env.allocation_quality import AllocationQuality, allocation_quality
 from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset
@@ -444,22 +444,30 @@ class Trainer:
         self.progress.eval_seconds += time.perf_counter() - start
         return record
 
-    def rank_with_best(self) -> dict[str, torch.Tensor]:
-        """Load best.pt; rank every validation and test target; save the ranks
-        (``user_ranks.npz``, what paired comparisons between runs read)."""
+    def rank_with_best(self) -> tuple[dict[str, torch.Tensor], dict[str, AllocationQuality]]:
+        """Load best.pt; rank every validation and test target and, for AdaSplit,
+        allocate each history greedily; save the ranks and each user's groups
+        (``user_ranks.npz``, what paired comparisons between runs read). Returns the
+        ranks and the greedy allocation's quality per split (none for a baseline)."""
         best = read_checkpoint(self.run_dir / "best.pt", self.device)
         self.agent.load_state_dict(best["agent_state"])
         ranks = {
             split: self.evaluate_ranks(split, progress=self.config.progress)
             for split in ("val", "test")
         }
-        write_user_ranks(self.run_dir / USER_RANKS_FILE, ranks)
-        return ranks
+        greedy = {}
+        if self.process is not None:
+            greedy = {
+                split: allocation_quality(self.process, self.dataset, split) for split in ranks
+            }
+        groups = {split: quality.user_filled_groups for split, quality in greedy.items()}
+        write_user_ranks(self.run_dir / USER_RANKS_FILE, ranks, groups=groups)
+        return ranks, greedy
 
     def final_report(self, writer: SummaryWriter | None = None) -> dict:
         """Best weights, every user: validation and test metrics -> metrics.json."""
         start = time.perf_counter()
-        ranks = self.rank_with_best()
+        ranks, greedy_by_split = self.rank_with_best()
         results = {
             split: {
                 key: value
@@ -484,8 +492,8 @@ class Trainer:
             history=self.progress.history,
         )
         if self.process is not None:
-            # One greedy pass: the groups per user and, on planted data, the ARI.
-            greedy = allocation_quality(self.process, self.dataset, "test")
+            # the greedy pass of the ranking: the groups per user and, on planted data, the ARI
+            greedy = greedy_by_split["test"]
             results["groups_per_user"] = greedy.groups_per_user
             results["filled_groups_per_user"] = greedy.filled_groups_per_user
             if self.dataset.item_groups is not None:

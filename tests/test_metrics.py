@@ -7,8 +7,8 @@ import torch
 from adasplit_env.errors import ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
 from adasplit_env.metrics import full_ranking_metrics, metrics_from_ranks, target_ranks
+from adasplit_env.reproduce.paired import difference_by_groups, paired_difference, user_metric
 from adasplit_env.reproduce.paired import main as paired_main
-from adasplit_env.reproduce.paired import paired_difference, user_metric
 
 
 def test_ranks_ignore_padding_and_count_ties_against_target():
@@ -125,3 +125,44 @@ def test_paired_cli_reads_run_dirs_and_asks_for_backfill(tmp_path, capsys):
     (tmp_path / "b" / USER_RANKS_FILE).unlink()
     assert paired_main([str(tmp_path / "a*"), str(tmp_path / "b")]) == 2
     assert "--backfill" in capsys.readouterr().err
+
+
+def test_difference_by_groups_pools_each_runs_users_by_their_groups():
+    # A: 2 runs x 3 users, MRR@10 = 100 / rank; B: one run, every user at rank 2 (50)
+    ranks_a = np.array([[1, 4, 1], [2, 1, 11]])
+    groups_a = np.array([[1, 3, 2], [1, 1, 2]])
+    ranks_b = np.array([[2, 2, 2]])
+    one, several = difference_by_groups(ranks_a, groups_a, ranks_b, "MRR@10", resamples=500)
+    # one group: (run 0, user 0) 100, (run 1, user 0) 50, (run 1, user 1) 100
+    assert (one.label, one.share, one.gain.users) == ("1", 0.5, 2)
+    assert one.gain.mean_a == pytest.approx(250 / 3) and one.gain.mean_b == pytest.approx(50)
+    assert one.gain.difference == pytest.approx(100 / 3)
+    # two or more: (run 0, user 1) 25, (run 0, user 2) 100, (run 1, user 2) 0
+    assert (several.label, several.share, several.gain.users) == ("2+", 0.5, 2)
+    assert several.gain.difference == pytest.approx(125 / 3 - 50)
+    # resampling users: user 2 alone gives (50 - 50) / 2 = 0, user 1 alone -25
+    assert several.gain.low == pytest.approx(-25) and several.gain.high == pytest.approx(0)
+    only_one = difference_by_groups(ranks_a, np.ones_like(groups_a), ranks_b)
+    assert [bucket.label for bucket in only_one] == ["1"]
+    with pytest.raises(ConfigError, match="same runs and users"):
+        difference_by_groups(ranks_a, groups_a[:1], ranks_b)
+
+
+def test_paired_cli_splits_by_groups_only_for_runs_that_have_them(tmp_path, capsys):
+    for name, rank, groups in (("a", 1, np.array([1, 1, 2, 3])), ("b", 2, None)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.json").write_text("{}")
+        ranks = {s: torch.full((4,), rank) for s in ("val", "test")}
+        write_user_ranks(
+            run / USER_RANKS_FILE,
+            ranks,
+            groups=None if groups is None else {s: groups for s in ("val", "test")},
+        )
+    assert paired_main([str(tmp_path / "a"), str(tmp_path / "b"), "--by-groups"]) == 0
+    out = capsys.readouterr().out
+    assert " 1 group(s):  50.0% of pairs, 2 users" in out
+    assert "2+ group(s):  50.0% of pairs, 2 users" in out
+    assert paired_main([str(tmp_path / "b"), str(tmp_path / "a"), "--by-groups"]) == 2
+    err = capsys.readouterr().err
+    assert "no user_ranks.npz with groups" in err and "--backfill" in err

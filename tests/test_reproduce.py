@@ -11,7 +11,7 @@ import torch
 from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
 from adasplit_env.reproduce import report
 from adasplit_env.reproduce.__main__ import main
-from adasplit_env.reproduce.experiments import comparable, experiments
+from adasplit_env.reproduce.experiments import comparable, expected_options, experiments
 from adasplit_env.reproduce.runner import _train_command, run_state
 
 SMALL = {
@@ -303,4 +303,18 @@ def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
         "group_updater": {"lstm", "mean"},
         "curriculum": {"linear", "keep", "none"},  # exponential is the preset's
         "encoder": {"causal", "none"},
+        "max_groups": {1},  # the one-group control
     }
+
+
+def test_plus_ablation_equal_to_a_plus_step_reads_that_steps_runs(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    (affinity,) = [
+        e for e in experiments("plus", "synthetic", configs, 1) if e.variant == "affinity"
+    ]
+    preset = {k: v for k, v in expected_options(affinity, configs).items() if k != "seed"}
+    (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
+    rows = {row.variant: row.name for row in experiments("plus-ablations", "synthetic", configs)}
+    assert rows["adasplit+"] == "plus/affinity"
+    assert rows["max-groups-1"] == "plus/affinity-single"  # the plus step's control, no copy
+    assert rows["updater-lstm"] == "plus-ablations/affinity/updater-lstm"

@@ -93,10 +93,15 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
     for split in ("val", "test"):
         from_ranks = metrics_from_ranks(saved[split])
         assert all(from_ranks[k] == pytest.approx(metrics[split][k]) for k in metrics[split])
+    # and each user's groups holding history items, whose mean the summary reports
+    assert len(saved["test_groups"]) == len(saved["test"]) == len(saved["val_groups"])
+    assert saved["test_groups"].mean() == pytest.approx(metrics["filled_groups_per_user"])
+    assert saved["test_groups"].min() >= 1
     (run / USER_RANKS_FILE).unlink()
     backfill(run, None, dataset=small_dataset)
     again = read_user_ranks(run / USER_RANKS_FILE)
-    assert all(np.array_equal(saved[split], again[split]) for split in ("val", "test"))
+    assert saved.keys() == again.keys()
+    assert all(np.array_equal(saved[key], again[key]) for key in saved)
 
 
 def test_an_empty_start_group_is_no_split_in_the_run_summary():

@@ -27,7 +27,7 @@ TITLES = {
     "figure5": "Figure 5: history length l, test metrics (the paper gives this only as a plot)",
     "plus": "Towards AdaSplit+: options beyond the paper, one added per row (test metrics)",
     "plus-ablations": "AdaSplit+ ablations: the preset with its group updater, curriculum or "
-    "encoder swapped (Tables 3-4 and Figure 4 for AdaSplit+; test metrics)",
+    "encoder swapped, and with one group (Tables 3-4 and Figure 4 for AdaSplit+; test metrics)",
 }
 
 

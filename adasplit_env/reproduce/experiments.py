@@ -51,7 +51,7 @@ DEFAULT_DATASETS = {
     "figure4": ("garden", "synthetic"),
     "figure5": ("garden",),
     "plus": ("garden", "synthetic"),
-    "plus-ablations": ("garden", "synthetic"),
+    "plus-ablations": ("garden", "lastfm", "synthetic"),
 }
 
 # The paper's defaults for the searched options: the search's starting point.
@@ -285,16 +285,22 @@ def plus_row(dataset: str, configs: Path) -> list[Experiment]:
     if not plus_config_path(configs, dataset).is_file():
         return []
     row = Experiment(dataset, "adasplit-plus", "AdaSplit+", "plus", variant="adasplit+")
+    return [_as_plus_step(row, configs)]
+
+
+def _as_plus_step(row: Experiment, configs: Path) -> Experiment:
+    """``row`` under the run dir of the AdaSplit+ step with the same options, if any."""
     wanted = comparable(expected_options(row, configs))
-    for step in _rows("plus", dataset, configs)[1:-1]:
+    for step in _rows("plus", row.dataset, configs)[1:-1]:
         if comparable(expected_options(step, configs)) == wanted:
-            return [replace(row, name=step.name)]
-    return [row]
+            return replace(row, name=step.name)
+    return row
 
 
 def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
     """Tables 3-4 and Figure 4 for AdaSplit+: the preset, then the preset with its
-    group updater, curriculum or encoder swapped, one at a time (none without a preset)."""
+    group updater, curriculum or encoder swapped, one at a time, and its one-group
+    control (none without a preset)."""
     preset = plus_row(dataset, configs)
     if not preset:
         return []
@@ -320,7 +326,21 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
                         variant=f"{prefix}-{value}",
                     )
                 )
-    return rows
+    # the control that says whether the groups carry the preset's gain: the same
+    # model, allocator and readout with every item in one group
+    if chosen["max_groups"] != 1:
+        rows.append(
+            Experiment(
+                dataset,
+                f"{folder}/max-groups-1",
+                "AdaSplit+, one group (max_groups 1)",
+                "plus",
+                {"max_groups": 1},
+                variant="max-groups-1",
+            )
+        )
+    # a swap that equals an AdaSplit+ step reads that step's runs instead of a copy
+    return [rows[0], *(_as_plus_step(row, configs) for row in rows[1:])]
 
 
 def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:

@@ -8,8 +8,13 @@ so the per-user metric (seed-averaged within each model) pairs up, and a
 bootstrap over the users and each model's runs gives a confidence interval
 of the difference of means.
 Each run dir holds its per-user ranks (``user_ranks.npz``, written by the
-trainer's final report); ``--backfill`` writes it for older run dirs from
-their ``best.pt``.
+trainer's final report; for AdaSplit also each user's groups at prediction);
+``--backfill`` writes it for older run dirs from their ``best.pt``.
+
+``--by-groups`` asks where A's gain lies: among the users whose history A's
+greedy allocation splits into two or more groups, or among those it keeps in
+one. It is an observational split (the users A splits differ in other ways
+too); the causal test is the one-group control (``max_groups 1``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 
 from adasplit_env.data.datasets import load_dataset
 from adasplit_env.errors import ConfigError, cli_errors
-from adasplit_env.evaluation import USER_RANKS_FILE, read_user_ranks
+from adasplit_env.evaluation import GROUPS_SUFFIX, USER_RANKS_FILE, read_user_ranks
 
 METRIC_NAMES = ("NDCG", "MRR", "HR")
 
@@ -99,14 +104,84 @@ def paired_difference(
     )
 
 
+@dataclass(frozen=True)
+class GroupsBucket:
+    """A's gain over B among the (run, user) pairs where A's run builds ``label`` groups."""
+
+    label: str
+    share: float  # of A's (run, user) pairs
+    gain: PairedDifference  # its mean_a, mean_b: the two models' metric over the bucket
+
+
+def difference_by_groups(
+    ranks_a: np.ndarray,
+    groups_a: np.ndarray,
+    ranks_b: np.ndarray,
+    metric: str = "NDCG@10",
+    resamples: int = 5000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[GroupsBucket]:
+    """A minus B split by how many groups (holding history items) each of A's runs
+    builds for the user: one, or two and more. A pair is (A's run, user); its gain
+    is A's metric there minus the user's metric averaged over B's runs. The
+    interval resamples the users (with all their pairs in the bucket)."""
+    ranks_a, groups_a = np.atleast_2d(ranks_a), np.atleast_2d(groups_a)
+    ranks_b = np.atleast_2d(ranks_b)
+    if ranks_a.shape != groups_a.shape or ranks_a.shape[1] != ranks_b.shape[1]:
+        raise ConfigError("ranks and groups must cover the same runs and users")
+    runs_a = user_metric(ranks_a, metric)
+    mean_b = user_metric(ranks_b, metric).mean(axis=0)
+    gain = runs_a - mean_b
+    rng = np.random.default_rng(seed)
+    tail = (1.0 - confidence) / 2.0
+    buckets = []
+    for label, in_bucket in (("1", groups_a <= 1), ("2+", groups_a >= 2)):
+        pairs = in_bucket.sum(axis=0)  # per user
+        members = np.flatnonzero(pairs)  # the bootstrap draws among the bucket's users
+        if len(members) == 0:
+            continue
+        gain_sums = np.where(in_bucket, gain, 0.0).sum(axis=0)
+        draws = members[rng.integers(0, len(members), (resamples, len(members)))]
+        drawn = gain_sums[draws].sum(axis=1) / pairs[draws].sum(axis=1)
+        buckets.append(
+            GroupsBucket(
+                label=label,
+                share=float(in_bucket.mean()),
+                gain=PairedDifference(
+                    mean_a=float(runs_a[in_bucket].mean()),
+                    mean_b=float((mean_b * pairs).sum() / pairs.sum()),
+                    difference=float(gain_sums.sum() / pairs.sum()),
+                    low=float(np.quantile(drawn, tail)),
+                    high=float(np.quantile(drawn, 1.0 - tail)),
+                    users=len(members),
+                ),
+            )
+        )
+    return buckets
+
+
 def runs_ranks(run_dirs: list[Path], split: str = "test") -> np.ndarray | None:
     """(runs, users) ranks of ``split``, or None if a run dir has no rank file."""
+    return _runs_arrays(run_dirs, split)
+
+
+def runs_groups(run_dirs: list[Path], split: str = "test") -> np.ndarray | None:
+    """(runs, users) groups holding history items at prediction, or None if a run
+    dir's rank file has none (a baseline, or written before groups were)."""
+    return _runs_arrays(run_dirs, split + GROUPS_SUFFIX)
+
+
+def _runs_arrays(run_dirs: list[Path], key: str) -> np.ndarray | None:
     stacked = []
     for run_dir in run_dirs:
         path = Path(run_dir) / USER_RANKS_FILE
         if not path.is_file():
             return None
-        stacked.append(read_user_ranks(path)[split])
+        stored = read_user_ranks(path)
+        if key not in stored:
+            return None
+        stacked.append(stored[key])
     return np.stack(stacked) if stacked else None
 
 
@@ -164,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"first write {USER_RANKS_FILE} from best.pt where a run dir lacks it",
     )
     parser.add_argument("--data-dir", help="folder of <name>/interactions.tsv.gz, for --backfill")
+    parser.add_argument(
+        "--by-groups",
+        action="store_true",
+        help="also split A's gain by the groups A builds per user (1 or 2+; A: AdaSplit)",
+    )
     return parser
 
 
@@ -172,13 +252,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     groups = [_expand(args.a), _expand(args.b)]
     datasets = {}  # loaded once for all the run dirs that --backfill ranks on it
-    for run_dirs in groups:
+    for index, run_dirs in enumerate(groups):
         for run_dir in run_dirs:
-            if not (run_dir / USER_RANKS_FILE).is_file():
+            missing = not (run_dir / USER_RANKS_FILE).is_file()
+            if not missing and index == 0 and args.by_groups:
+                missing = runs_groups([run_dir], args.split) is None
+            if missing:
                 if not args.backfill:
                     raise ConfigError(
-                        f"{run_dir} has no {USER_RANKS_FILE} (run dirs made before it "
-                        "existed): rerun with --backfill to rank its best.pt"
+                        f"{run_dir} has no {USER_RANKS_FILE}"
+                        + (" with groups" if index == 0 and args.by_groups else "")
+                        + " (run dirs made before it existed): rerun with --backfill to "
+                        "rank its best.pt"
                     )
                 config = _rank_config(run_dir, args.data_dir)
                 key = (config.dataset, config.data_dir, config.k_core, config.format)
@@ -201,6 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B ({len(groups[1])} runs): {result.mean_b:.2f}   {args.b}")
     over = "users" if args.users_only else "users and runs"
     print(f"A - B: {result.cell()} (95% bootstrap interval over {over})")
+    if args.by_groups:
+        groups_a = runs_groups(groups[0], args.split)
+        if groups_a is None:
+            raise ConfigError(f"{args.a}: not AdaSplit runs (no groups per user to split by)")
+        print(
+            "A - B by the groups A builds for the user (pairs of A's run and user; 95% over users):"
+        )
+        for bucket in difference_by_groups(
+            ranks_a, groups_a, ranks_b, args.metric, resamples=args.resamples, seed=args.seed
+        ):
+            print(
+                f"  {bucket.label:>2s} group(s): {bucket.share:6.1%} of pairs, "
+                f"{bucket.gain.users:,} users  A {bucket.gain.mean_a:.2f}  B {bucket.gain.mean_b:.2f}  "
+                f"A - B {bucket.gain.cell()}"
+            )
     return 0
 
 
