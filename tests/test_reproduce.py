@@ -11,7 +11,12 @@ import torch
 from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
 from adasplit_env.reproduce import report
 from adasplit_env.reproduce.__main__ import main
-from adasplit_env.reproduce.experiments import comparable, expected_options, experiments
+from adasplit_env.reproduce.experiments import (
+    comparable,
+    expected_options,
+    experiments,
+    with_finished_seeds,
+)
 from adasplit_env.reproduce.runner import _train_command, run_state
 
 SMALL = {
@@ -145,6 +150,19 @@ def test_seeds_are_run_dirs_of_their_own_and_cells_their_mean(tmp_path):
     cells = " | ".join(["5.00 ± 1.41"] * len(report.METRICS))
     assert f"| synthetic | SASRec | {cells} | 5.00 ± 1.41 | 2/3 | 9 (1), 9 (2) | – |" in table
     assert "| synthetic | GRU4Rec | not run" in table
+    # seeds run beyond those asked for (--seeds 6) join their row once finished
+    for seed, value in ((2, 5.0), (3, 7.0), (5, 9.0)):  # seed 4 missing: 5 is not read
+        run = sasrec[0].with_seed(seed)
+        run.run_dir(tmp_path).mkdir(parents=True, exist_ok=True)
+        metrics = {k: value for k in report.METRICS}
+        (run.run_dir(tmp_path) / "metrics.json").write_text(
+            json.dumps({"val": metrics, "test": metrics, "epochs": 9, "best_epoch": seed + 1})
+        )
+    extended = with_finished_seeds(runs, tmp_path)
+    assert [e.seed for e in extended if e.label == "SASRec"] == [0, 1, 2, 3]
+    assert [e.seed for e in extended if e.label == "GRU4Rec"] == [0, 1, 2]
+    table = report.metric_table("table2", {"synthetic": extended}, tmp_path)
+    assert "| synthetic | SASRec | 5.50 ± 1.29 |" in table and "| 4/4 |" in table
     with pytest.raises(Exception, match="seeds must be >= 1"):
         experiments("table2", "synthetic", configs, 0)
 
@@ -289,7 +307,8 @@ def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
     assert experiments("plus-ablations", "synthetic", configs) == []  # no preset, no rows
     preset = {**SMALL, "group_start": "zero", "readout": "sasrec"}
     (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
-    rows = experiments("plus-ablations", "synthetic", configs)
+    assert len(experiments("plus-ablations", "synthetic", configs)) == 3 * 9  # 3 seeds a row
+    rows = experiments("plus-ablations", "synthetic", configs, seeds=1)
     assert rows[0].name == "plus/readout-sasrec"  # the preset's own run, reused
     chosen = comparable(run_state(rows[0], tmp_path, configs).options)
     swapped = {}
@@ -314,7 +333,7 @@ def test_plus_ablation_equal_to_a_plus_step_reads_that_steps_runs(tmp_path):
     ]
     preset = {k: v for k, v in expected_options(affinity, configs).items() if k != "seed"}
     (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
-    rows = {row.variant: row.name for row in experiments("plus-ablations", "synthetic", configs)}
+    rows = {row.variant: row.name for row in experiments("plus-ablations", "synthetic", configs, 1)}
     assert rows["adasplit+"] == "plus/affinity"
     assert rows["max-groups-1"] == "plus/affinity-single"  # the plus step's control, no copy
     assert rows["updater-lstm"] == "plus-ablations/affinity/updater-lstm"

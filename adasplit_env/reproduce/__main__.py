@@ -14,6 +14,7 @@ from adasplit_env.reproduce.experiments import (
     DEFAULT_SEEDS,
     TARGETS,
     experiments,
+    with_finished_seeds,
 )
 from adasplit_env.reproduce.runner import run_missing, run_state
 
@@ -49,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds",
         type=int,
-        help="seeds per row, each a run dir of its own (default: table2 "
-        f"{DEFAULT_SEEDS['table2']}, the other targets 1); cells show mean ± std",
+        help="seeds per row, each a run dir of its own (default: "
+        + ", ".join(f"{target} {count}" for target, count in DEFAULT_SEEDS.items())
+        + ", the other targets 1); cells show mean ± std",
     )
     parser.add_argument("--results", default="results", help="root of the run dirs")
     parser.add_argument("--configs", default="configs", help="folder of <dataset>.yaml")
@@ -98,13 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     if not args.no_train:
         failed = run_missing(states, args.data_dir, args.jobs, args.threads)
+    # the tables read every finished seed of a row, beyond those asked for too (the
+    # search compares its candidates' seed 0: the chosen one's seeds 1-2 are Table 2's)
+    plan = {
+        target: {
+            dataset: runs if target == "search" else with_finished_seeds(runs, results)
+            for dataset, runs in by_dataset.items()
+        }
+        for target, by_dataset in plan.items()
+    }
     # The timing section lists every run of every target, whichever were asked for.
     every_run = [
         experiment
         for target in TARGETS
         for dataset in dict.fromkeys([*DEFAULT_DATASETS[target], *(args.datasets or ())])
         if (configs / f"{dataset}.yaml").is_file()
-        for experiment in experiments(target, dataset, configs, args.seeds)
+        for experiment in with_finished_seeds(
+            experiments(target, dataset, configs, args.seeds), results
+        )
     ]
     # A run dir trained with other options than the configs ask for now is left out of
     # every table (training moves such dirs aside; with --no-train they stay).
