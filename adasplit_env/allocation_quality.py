@@ -118,11 +118,12 @@ def allocation_quality(
                         multi.append(score)
     finally:
         process.model.train(was_training)
+    user_filled = torch.cat(filled)
     return AllocationQuality(
         groups_per_user=float(torch.cat(groups).mean()),
         all_users=float(np.mean(scores)) if scores else float("nan"),
         multi_interest=float(np.mean(multi)) if multi else float("nan"),
         planted_groups_per_user=float(np.mean(planted_counts)) if planted_counts else float("nan"),
-        filled_groups_per_user=float(torch.cat(filled).mean()),
-        user_filled_groups=torch.cat(filled).to(torch.int64).numpy(),
+        filled_groups_per_user=float(user_filled.mean()),
+        user_filled_groups=user_filled.to(torch.int64).numpy(),
     )

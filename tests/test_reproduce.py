@@ -337,3 +337,14 @@ def test_plus_ablation_equal_to_a_plus_step_reads_that_steps_runs(tmp_path):
     assert rows["adasplit+"] == "plus/affinity"
     assert rows["max-groups-1"] == "plus/affinity-single"  # the plus step's control, no copy
     assert rows["updater-lstm"] == "plus-ablations/affinity/updater-lstm"
+
+
+def test_config_reads_are_parsed_once_but_see_every_edit(tmp_path):
+    from adasplit_env.reproduce.experiments import tuned_values
+
+    configs = write_config(tmp_path / "configs", eps=0.5)
+    assert tuned_values(configs, "synthetic")["eps"] == 0.5
+    write_config(tmp_path / "configs", eps=0.7)  # same size, at once: still re-read
+    assert tuned_values(configs, "synthetic")["eps"] == 0.7
+    tuned_values(configs, "synthetic")["eps"] = 0.9  # callers get a copy
+    assert tuned_values(configs, "synthetic")["eps"] == 0.7

@@ -17,6 +17,7 @@ A row run with several seeds has one run dir per seed: ``<name>`` for seed 0,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,11 @@ class Experiment:
         name = self.name if self.seed == 0 else f"{self.name}-seed{self.seed}"
         return Path(results) / self.dataset / name
 
+    @property
+    def row(self) -> tuple[str, str]:
+        """What the seeds of one table row share."""
+        return self.name, self.label
+
     def with_seed(self, seed: int) -> Experiment:
         return replace(self, seed=seed, overrides=dict(self.overrides))
 
@@ -203,9 +209,20 @@ def config_path(configs: Path, dataset: str) -> Path:
 
 
 def tuned_values(configs: Path, dataset: str) -> dict[str, Any]:
+    return _read_config(config_path(configs, dataset))
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """``read_config_file``, parsed once per file content: planning a target reads
+    the same few configs for every row (hundreds of YAML parses for ``all``)."""
+    return dict(_parsed_config(str(path), Path(path).read_bytes()))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_config(path: str, content: bytes) -> dict[str, Any]:
     from agents.config import read_config_file
 
-    return read_config_file(config_path(configs, dataset))
+    return read_config_file(path)  # content: the cache key, so an edited file is re-read
 
 
 def plus_config_path(configs: Path, dataset: str) -> Path:
@@ -216,9 +233,10 @@ def plus_config_path(configs: Path, dataset: str) -> Path:
 def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
     """The train_agent options of ``experiment`` (keys as TrainConfig fields)."""
     if experiment.base == "plus":  # the AdaSplit+ preset file, whole
-        from agents.config import read_config_file
-
-        values = read_config_file(plus_config_path(configs, experiment.dataset))
+        path = plus_config_path(configs, experiment.dataset)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        values = _read_config(path)
         seed = {"seed": experiment.seed} if experiment.seed else {}
         return {**values, **experiment.overrides, **seed}
     values = tuned_values(configs, experiment.dataset)
@@ -381,9 +399,7 @@ def with_finished_seeds(runs: list[Experiment], results: Path) -> list[Experimen
     for index, run in enumerate(runs):
         extended.append(run)
         following = runs[index + 1] if index + 1 < len(runs) else None
-        if run.base == "popularity" or (
-            following is not None and (following.name, following.label) == (run.name, run.label)
-        ):
+        if run.base == "popularity" or (following is not None and following.row == run.row):
             continue
         seed = run.seed + 1
         while (run.with_seed(seed).run_dir(results) / "metrics.json").is_file():

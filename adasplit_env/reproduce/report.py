@@ -45,7 +45,7 @@ def rows(experiments: list[Experiment]) -> list[list[Experiment]]:
     """The experiments grouped into table rows: the seeds of one run, in order."""
     grouped: dict[tuple[str, str], list[Experiment]] = {}
     for experiment in experiments:
-        grouped.setdefault((experiment.name, experiment.label), []).append(experiment)
+        grouped.setdefault(experiment.row, []).append(experiment)
     return list(grouped.values())
 
 
