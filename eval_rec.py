@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 
 from adasplit_env.data import NAMED_DATASETS, SYNTHETIC, load_dataset
 from adasplit_env.data.readers import FORMATS
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="print N users' histories with the groups the policy gives them (Figure 3)",
+    )
+    parser.add_argument(
+        "--coherence",
+        action="store_true",
+        help="with an AdaSplit checkpoint: do items the greedy policy groups together "
+        "co-occur more in other users' histories than items it keeps apart (PPMI), against "
+        "the same group sizes shuffled and as consecutive runs (adasplit_env/coherence.py)",
     )
     parser.add_argument(
         "--device", default="cpu", help="torch device for --checkpoint (cpu or cuda)"
@@ -102,6 +110,7 @@ def case_study(process, dataset, split: str, count: int, seed: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     max_len = 10
+    coherence = None
     takes_cutoff = False  # an AdaSplit checkpoint's scorer skips targets ranked below 10
     if args.checkpoint:
         from adasplit_env.checkpoint import load_checkpoint
@@ -127,9 +136,18 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.case_study > 0:
                 print(case_study(process, dataset, args.split, args.case_study, args.seed))
+            if args.coherence:
+                from adasplit_env.coherence import group_coherence
+
+                coherence = group_coherence(process, dataset, args.split, args.seed)
+                print(coherence.summary())
         else:
-            if args.case_study > 0:
-                raise ConfigError(f"--case-study needs an AdaSplit checkpoint, not {model_type}")
+            for flag, asked in (
+                ("--case-study", args.case_study > 0),
+                ("--coherence", args.coherence),
+            ):
+                if asked:
+                    raise ConfigError(f"{flag} needs an AdaSplit checkpoint, not {model_type}")
 
             def scorer(batch):
                 return model.full_sort_scores(batch.histories.to(args.device))
@@ -160,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_metrics_table(result))
     if args.json:
+        if coherence is not None:
+            result["coherence"] = {"split": args.split, **asdict(coherence)}
         atomic_write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0

@@ -284,6 +284,8 @@ class AllocationProcess:
         its inputs (the item, the groups) without their gradient, so that a loss
         on these logits trains the policy head only.
         """
+        if self.model.config.join_logit == "cluster":
+            return self.cluster_logits(state)
         width = state.active_width
         position = state.cursor.clamp(max=state.target_position)
         rows = index_range(state.batch_size, position.device)
@@ -305,6 +307,42 @@ class AllocationProcess:
         if width == state.max_groups:
             return logits
         return torch.nn.functional.pad(logits, (0, state.max_groups - width), value=-torch.inf)
+
+    def cluster_logits(self, state: AllocationState) -> torch.Tensor:
+        """``join_logit cluster``: logit 0 on the one slot the rule picks, -inf elsewhere.
+
+        The current item joins the active group holding items of its cluster, else
+        an active group still empty (a zero start's first group), else opens one;
+        with every slot used it joins the newest group. Nothing here is learned.
+        """
+        clusters = self.model.item_clusters
+        batch, slots = state.batch_size, state.max_groups
+        device = state.num_groups.device
+        rows = index_range(batch, device)
+        position = state.cursor.clamp(max=state.target_position)
+        item_cluster = clusters[state.step_item_ids[rows, position]]
+        placed = state.assignments >= 0
+        # each slot's cluster: that of the items in it (one cluster per group by the rule)
+        slot_clusters = torch.full((batch, slots), -1, dtype=torch.int64, device=device)
+        slot_clusters = slot_clusters.scatter_reduce(
+            1,
+            state.assignments.clamp(min=0),
+            torch.where(placed, clusters[state.step_item_ids], -1),
+            reduce="amax",
+        )
+        active = state.group_mask
+        fallback = torch.where(
+            state.num_groups < slots, state.num_groups, state.num_groups - 1
+        )  # open a group; when none is left, the newest
+        choice = fallback
+        for candidates in (
+            active & (state.group_sizes == 0),
+            active & (slot_clusters == item_cluster[:, None]),
+        ):
+            first = candidates.to(torch.int64).argmax(dim=1)  # the first such slot
+            choice = torch.where(candidates.any(dim=1), first, choice)
+        logits = torch.full((batch, slots), -torch.inf, device=device)
+        return logits.index_put((rows, choice), torch.zeros(batch, device=device))
 
     def step(
         self, state: AllocationState, actions: torch.Tensor

@@ -125,8 +125,15 @@ class TrainConfig:
         "sigmoid",
         "a join's logit: sigmoid of its score (Eq. 7-8: in (0, 1) beside eps, saturates), "
         "linear (the score itself) or affinity ((v W_a) . p_i / sqrt(d), W_a starting at the "
-        "identity: an item joins the group that predicts it). Beyond the paper",
+        "identity: an item joins the group that predicts it) or cluster (not learned: an item "
+        "joins the group holding its co-occurrence cluster, else opens one; needs --scoring max "
+        "or lse). Beyond the paper",
         choices=JOIN_LOGITS,
+    )
+    cluster_count: int = _opt(
+        20,
+        "with --join-logit cluster: how many co-occurrence clusters the items fall into "
+        "(spherical k-means of the training PPMI's spectral embedding)",
     )
     seq_rollout: str = _opt(
         "sampled",

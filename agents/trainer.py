@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from adasplit_env.allocation_quality import AllocationQuality, allocation_quality
 from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
+from adasplit_env.clusters import fit_item_clusters
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
@@ -154,7 +155,9 @@ class Trainer:
                 num_items=self.dataset.num_items,
                 **config.model_options(),
             )
-            self.model = AdaSplitModel(model_config).to(self.device)
+            self.model = AdaSplitModel(model_config)
+            fit_item_clusters(self.model, self.dataset.split, seed=config.seed)
+            self.model.to(self.device)
             self.process = AllocationProcess(self.model, self.rewards)
             if config.compile:
                 self.process.compile()

@@ -10,6 +10,7 @@ import torch
 
 from adasplit_env.baselines import BaselineConfig, build_baseline
 from adasplit_env.data import SyntheticConfig, load_dataset
+from adasplit_env.errors import ConfigError
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.model.init import init_weights
@@ -341,8 +342,61 @@ def test_affinity_join_logit_is_the_scaled_affinity(dataset):
 
 
 def test_an_earlier_versions_default_reward_key_still_loads():
-    from adasplit_env.errors import ConfigError
 
     assert RewardConfig.from_dict({"paper_weight": 1.0}) == RewardConfig()
     with pytest.raises(ConfigError, match="paper_weight"):
         RewardConfig.from_dict({"paper_weight": 0.5})
+
+
+@pytest.mark.parametrize("start", ["user", "zero"])
+def test_cluster_join_puts_one_cluster_in_each_group(dataset, start):
+    from adasplit_env.clusters import fit_item_clusters
+
+    process = make_process(
+        dataset, join_logit="cluster", scoring="max", group_start=start, cluster_count=3
+    )
+    fit_item_clusters(process.model, dataset.split)
+    clusters = process.model.item_clusters
+    assert clusters.max() == 2 and len(clusters.unique()) == 3
+    samples = dataset.split.eval_samples("test", 6)
+    greedy = process.allocate_history_greedily(samples)
+    sampled = run_episodes(process, samples, process.policy_logits)  # sampling = the rule
+    assert torch.equal(sampled.final_state.assignments[:, :-1], greedy.assignments[:, :-1])
+    for state in (greedy, sampled.final_state):
+        for row in range(len(samples)):
+            real = samples.histories[row] != 0
+            groups = state.assignments[row, :-1][real]
+            items_cluster = clusters[samples.histories[row][real]]
+            for group in groups.unique():  # one cluster a group, one group a cluster
+                assert len(items_cluster[groups == group].unique()) == 1
+            assert len(groups.unique()) == len(items_cluster.unique())
+            if start == "zero":  # the empty first group is filled first
+                assert groups[0] == 0
+    with pytest.raises(ConfigError, match="needs scoring max or lse"):
+        ModelConfig(num_users=3, num_items=5, join_logit="cluster")
+
+
+def test_cooccurrence_clusters_recover_planted_interests():
+    from adasplit_env.allocation_quality import adjusted_rand_index
+    from adasplit_env.clusters import cooccurrence_clusters
+
+    planted = load_dataset("synthetic")
+    labels = cooccurrence_clusters(planted.split, int(planted.item_groups.max()) + 1)
+    assert adjusted_rand_index(labels[1:], planted.item_groups[1:]) > 0.7
+    again = cooccurrence_clusters(planted.split, int(planted.item_groups.max()) + 1)
+    assert (labels == again).all()  # seeded
+
+
+def test_cluster_join_trains_and_its_checkpoint_keeps_the_clusters(tmp_path, dataset):
+    from adasplit_env.checkpoint import load_checkpoint
+
+    config = TrainConfig(
+        epochs=1, dim=8, max_len=6, eval_users=30, progress=False, threads=1,
+        join_logit="cluster", scoring="max", group_start="zero", cluster_count=4,
+    )  # fmt: skip
+    trainer = Trainer(config, dataset=dataset, run_dir=tmp_path / "run")
+    trainer.fit()
+    clusters = trainer.model.item_clusters.clone()
+    assert len(clusters.unique()) == 4
+    loaded = load_checkpoint(tmp_path / "run" / "best.pt", dataset=dataset)
+    assert torch.equal(loaded.model.item_clusters, clusters)

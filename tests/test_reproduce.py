@@ -167,6 +167,27 @@ def test_seeds_are_run_dirs_of_their_own_and_cells_their_mean(tmp_path):
         experiments("table2", "synthetic", configs, 0)
 
 
+def test_plus_tables_show_the_group_coherence_of_the_runs_that_measured_it(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "scoring": "max"}))
+    runs = experiments("plus-ablations", "synthetic", configs, seeds=2)
+    cluster = [e for e in runs if e.variant == "join-cluster"]
+    metrics = {k: 1.0 for k in report.METRICS}
+    for run, gap in zip(cluster, (0.5, float("nan"))):  # NaN: no history split, left out
+        run.run_dir(tmp_path).mkdir(parents=True)
+        (run.run_dir(tmp_path) / "metrics.json").write_text(
+            json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
+        )
+        coherence = {"coherence": {"split": "test", "over_contiguous": [gap, gap, gap]}}
+        (run.run_dir(tmp_path) / report.COHERENCE_FILE).write_text(json.dumps(coherence))
+    table = report.metric_table("plus-ablations", {"synthetic": runs}, tmp_path)
+    assert "coherence over time runs |" in table.splitlines()[0]
+    (line,) = [row for row in table.splitlines() if "co-occurrence clusters" in row]
+    assert line.endswith("| 2/2 | 3 (2), 3 (2) | – | – | 0.500 |")
+    assert all(row.endswith("| – |") for row in table.splitlines()[2:] if row != line)
+    assert "coherence" not in report.metric_table("table2", {"synthetic": runs}, tmp_path)
+
+
 def test_gap_table_puts_adasplit_and_adasplit_plus_beside_the_paper_and_sasrec(tmp_path):
     configs = write_config(tmp_path / "configs")
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "scoring": "max"}))
@@ -324,6 +345,51 @@ def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
         "encoder": {"causal", "none"},
         "max_groups": {1},  # the one-group control
     }
+
+
+def test_a_max_scoring_preset_gets_the_cluster_allocator_row(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    preset = {**SMALL, "group_start": "zero", "scoring": "max"}
+    (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
+    rows = {r.variant: r for r in experiments("plus-ablations", "synthetic", configs, seeds=1)}
+    options = comparable(run_state(rows["join-cluster"], tmp_path, configs).options)
+    chosen = comparable(run_state(rows["adasplit+"], tmp_path, configs).options)
+    assert {k for k in options if options[k] != chosen[k]} == {"join_logit"}
+    assert options["join_logit"] == "cluster"
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**preset, "scoring": "paper"}))
+    assert "join-cluster" not in {
+        r.variant for r in experiments("plus-ablations", "synthetic", configs, 1)
+    }
+
+
+def test_long_history_ablations_change_only_the_history_length(tmp_path, monkeypatch):
+    from adasplit_env.reproduce.experiments import LONG_HISTORY
+
+    configs = write_config(tmp_path / "configs")
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "group_start": "zero"}))
+    without = experiments("plus-ablations", "synthetic", configs, seeds=1)
+    monkeypatch.setitem(LONG_HISTORY, "synthetic", 8)
+    rows = experiments("plus-ablations", "synthetic", configs, seeds=1)
+    assert rows[: len(without)] == without
+    added = {row.variant: row for row in rows[len(without) :]}
+    assert list(added) == ["max-len-8", "max-len-8-max-groups-1", "sasrec", "sasrec-max-len-8"]
+    preset = comparable(run_state(rows[0], tmp_path, configs).options)
+
+    def changed(variant, reference):
+        options = comparable(run_state(added[variant], tmp_path, configs).options)
+        return {k: options[k] for k in options if options[k] != reference.get(k)}
+
+    assert changed("max-len-8", preset) == {"max_len": 8}
+    assert changed("max-len-8-max-groups-1", preset) == {"max_len": 8, "max_groups": 1}
+    assert added["sasrec"].name == "sasrec"  # Table 2's runs, at the preset's l
+    sasrec = comparable(run_state(added["sasrec"], tmp_path, configs).options)
+    assert sasrec["model"] == "sasrec" and sasrec["max_len"] == 5
+    assert changed("sasrec-max-len-8", sasrec) == {"max_len": 8}
+    # a preset already at that length gets no rows for it
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "max_len": 8}))
+    assert not any(
+        "max-len" in r.name for r in experiments("plus-ablations", "synthetic", configs, 1)
+    )
 
 
 def test_plus_ablation_equal_to_a_plus_step_reads_that_steps_runs(tmp_path):

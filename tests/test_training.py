@@ -256,6 +256,7 @@ def test_cli_checkpoint_round_trip(tmp_path):
             str(out),
             "--case-study",
             "2",
+            "--coherence",
         ],
         cwd=REPO,
         capture_output=True,
@@ -267,6 +268,9 @@ def test_cli_checkpoint_round_trip(tmp_path):
         json.loads((run / "metrics.json").read_text())["val"]
     )
     assert evaluated.stdout.count("test target") + evaluated.stdout.count("val target") == 2
+    assert "group coherence" in evaluated.stdout  # a 1-epoch policy may split no one
+    coherence = json.loads(out.read_text())["coherence"]
+    assert coherence["split"] == "val" and coherence["evaluated_users"] > 0
     import gymnasium as gym
 
     import adasplit_env

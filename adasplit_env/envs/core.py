@@ -15,6 +15,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
+from adasplit_env.clusters import fit_item_clusters
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.data.split import Samples
 from adasplit_env.errors import ConfigError
@@ -71,6 +72,7 @@ def build_env_parts(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_seed)
             model = AdaSplitModel(config)
+        fit_item_clusters(model, dataset.split, seed=model_seed)
     elif not isinstance(model, AdaSplitModel):
         raise ConfigError(
             f"the allocation env needs an AdaSplit model, not {type(model).__name__} "

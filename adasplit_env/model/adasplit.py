@@ -44,6 +44,11 @@ class AdaSplitModel(nn.Module):
             self.sequence_encoder = SASRecEncoder(
                 dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
             )
+        if config.join_logit == "cluster":
+            # each item's co-occurrence cluster (adasplit_env.clusters.fit_item_clusters)
+            self.register_buffer(
+                "item_clusters", torch.zeros(config.num_items + 1, dtype=torch.int64)
+            )
         init_weights(self)
         if config.group_start == "learned":
             nn.init.normal_(self.shared_start, std=0.02)

@@ -17,7 +17,7 @@ GROUP_STARTS = ("user", "zero", "learned")
 SCORINGS = ("paper", "max", "lse")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
-JOIN_LOGITS = ("sigmoid", "linear", "affinity")
+JOIN_LOGITS = ("sigmoid", "linear", "affinity", "cluster")
 
 
 def _from_dict(cls, values: dict):
@@ -56,7 +56,10 @@ class ModelConfig:
     ``linear`` (the score itself is the logit) or ``affinity`` (no Eq. 7
     MLP: the logit is ``(v W_a) . p_i / sqrt(d)`` with ``W_a`` starting at the
     identity, so an item joins the group whose representation predicts it, the
-    similarity Eq. 12 and 14 already use; the create logit stays ``eps``).
+    similarity Eq. 12 and 14 already use; the create logit stays ``eps``) or
+    ``cluster`` (not learned: an item joins the group holding items of its
+    co-occurrence cluster, one of ``cluster_count``, else an empty group, else
+    opens one; :mod:`adasplit_env.clusters`; needs ``max`` or ``lse`` scoring).
     """
 
     num_users: int
@@ -76,6 +79,7 @@ class ModelConfig:
     readout: str = "group"
     encoder_block: str = "paper"
     join_logit: str = "sigmoid"
+    cluster_count: int = 20
 
     def __post_init__(self) -> None:
         if self.max_groups is None:
@@ -111,6 +115,13 @@ class ModelConfig:
                 raise ConfigError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
                 )
+        if self.join_logit == "cluster" and self.scoring == "paper":
+            raise ConfigError(
+                "join_logit cluster needs scoring max or lse (the paper's scoring routes each "
+                "candidate through the learned join scores, which the cluster rule has not)"
+            )
+        if int(self.cluster_count) < 1:
+            raise ConfigError(f"cluster_count must be >= 1, got {self.cluster_count}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.temperature <= 0:

@@ -28,7 +28,8 @@ TITLES = {
     "figure5": "Figure 5: history length l, test metrics (the paper gives this only as a plot)",
     "plus": "Towards AdaSplit+: options beyond the paper, one added per row (test metrics)",
     "plus-ablations": "AdaSplit+ ablations: the preset with its group updater, curriculum or "
-    "encoder swapped, and with one group (Tables 3-4 and Figure 4 for AdaSplit+; test metrics)",
+    "encoder swapped, and with one group (Tables 3-4 and Figure 4 for AdaSplit+); on LastFM "
+    "also with longer histories, beside SASRec at the same length (test metrics)",
 }
 
 

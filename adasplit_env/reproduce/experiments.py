@@ -118,6 +118,10 @@ CURRICULA = {
     "none": "AdaSplit-None",
 }
 MAX_LENS = (5, 10, 20, 30, 40)
+# Datasets whose histories are much longer than the preset's l, and the l their
+# AdaSplit+ ablations also try: LastFM's median history is 41 items (97.6% longer
+# than 12), the others' 6, so l = 10 already holds nearly all of theirs.
+LONG_HISTORY = {"lastfm": 20}
 # Seeds per row when the command line does not say (mean and std of 3; the paper
 # model's one-seed ablations cannot order its variants on Garden, see REPRODUCTION.md).
 DEFAULT_SEEDS = {"table2": 3, "plus": 3, "plus-ablations": 3}
@@ -254,6 +258,7 @@ ADASPLIT_ONLY_KEYS = (
     "lambda_d", "curriculum", "penalty", "gae_lambda", "value_coef", "entropy_coef",
     "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip", "group_start", "scoring", "readout", "encoder_block", "seq_rollout", "join_logit",
     "likelihood_reward", "allocation_reward_weight", "reinforce_baseline", "rl_gradient", "compile",
+    "cluster_count",
 )  # fmt: skip
 
 
@@ -358,8 +363,42 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
                 variant="max-groups-1",
             )
         )
+    # the learned allocator swapped for co-occurrence clusters (not learned): whether
+    # interest groups pay where the learned one splits by time (adasplit_env/coherence.py)
+    if chosen["join_logit"] != "cluster" and chosen["scoring"] in ("max", "lse"):
+        rows.append(
+            Experiment(
+                dataset,
+                f"{folder}/join-cluster",
+                "AdaSplit+, groups = co-occurrence clusters (join_logit cluster)",
+                "plus",
+                {"join_logit": "cluster"},
+                variant="join-cluster",
+            )
+        )
+    rows += _long_history_rows(dataset, folder, chosen)
     # a swap that equals an AdaSplit+ step reads that step's runs instead of a copy
     return [rows[0], *(_as_plus_step(row, configs) for row in rows[1:])]
+
+
+def _long_history_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> list[Experiment]:
+    """Whether the groups need room: the preset, its one-group control and SASRec, at
+    the longer history of LONG_HISTORY, beside SASRec at the preset's own l."""
+    length = LONG_HISTORY.get(dataset)
+    if length is None or chosen["max_len"] == length:
+        return []
+    sasrec = {"model": "sasrec"}
+    return [
+        Experiment(dataset, f"{folder}/max-len-{length}", f"AdaSplit+, l = {length}", "plus",
+                   {"max_len": length}, variant=f"max-len-{length}"),
+        Experiment(dataset, f"{folder}/max-len-{length}-max-groups-1",
+                   f"AdaSplit+, one group, l = {length}", "plus",
+                   {"max_len": length, "max_groups": 1}, variant=f"max-len-{length}-max-groups-1"),
+        Experiment(dataset, "sasrec", f"SASRec (Table 2), l = {chosen['max_len']}", "budget",
+                   sasrec, variant="sasrec"),
+        Experiment(dataset, f"sasrec-max-len-{length}", f"SASRec, l = {length}", "budget",
+                   {**sasrec, "max_len": length}, variant=f"sasrec-max-len-{length}"),
+    ]  # fmt: skip
 
 
 def _variants(dataset, configs, key, labels, prefix) -> list[Experiment]:

@@ -37,6 +37,25 @@ def read_metrics(
     return json.loads(path.read_text())
 
 
+# written by ``eval_rec.py --checkpoint RUN/best.pt --coherence --json RUN/coherence.json``
+COHERENCE_FILE = "coherence.json"
+# targets whose tables show it: where allocators differ
+COHERENCE_TARGETS = ("plus", "plus-ablations")
+
+
+def read_coherence(
+    experiment: Experiment, results: Path, stale: frozenset[Path] = frozenset()
+) -> float | None:
+    """The group coherence gap over consecutive runs (adasplit_env/coherence.py) of a
+    run dir, when measured and some history was split; else None."""
+    path = experiment.run_dir(results) / COHERENCE_FILE
+    if experiment.run_dir(results) in stale or not path.is_file():
+        return None
+    coherence = json.loads(path.read_text()).get("coherence") or {}
+    value = (coherence.get("over_contiguous") or [None])[0]
+    return None if value is None or value != value else float(value)  # NaN: none split
+
+
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -83,12 +102,14 @@ def metric_table(
 ) -> str:
     """Test metrics of every row, ours (paper) per cell; mean ± std over the finished seeds."""
     reference = PAPER_TABLES.get(target, {})
+    coherent = target in COHERENCE_TARGETS
     header = (
         "| dataset | model | "
         + " | ".join(METRICS)
         + " | val NDCG@10 | seeds | epochs (best) | groups/user | ARI (multi-interest) |"
+        + (" coherence over time runs |" if coherent else "")
     )
-    lines = [header, "|" + "---|" * (len(METRICS) + 7)]
+    lines = [header, "|" + "---|" * (len(METRICS) + 7 + coherent)]
     for dataset, experiments in runs.items():
         for seeds in rows(experiments):
             finished = row_metrics(seeds, results, stale)
@@ -118,7 +139,13 @@ def metric_table(
             ]
             groups_cell = _cell(groups) if groups else "–"
             ari_cell = _cell(ari, decimals=3) if ari else "–"
-            lines.append(f"{row} | {seeds_cell} | {epochs} | {groups_cell} | {ari_cell} |")
+            line = f"{row} | {seeds_cell} | {epochs} | {groups_cell} | {ari_cell} |"
+            if coherent:  # PPMI gap of the groups over the same sizes as consecutive runs
+                gaps = [
+                    g for g in (read_coherence(e, results, stale) for e in seeds) if g is not None
+                ]
+                line += f" {_cell(gaps, decimals=3) if gaps else '–'} |"
+            lines.append(line)
     return "\n".join(lines)
 
 

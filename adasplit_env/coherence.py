@@ -1,0 +1,190 @@
+"""Whether an allocation's groups look like separate interests on data without
+planted groups: do items the policy puts in one group co-occur more in other
+users' histories than items it puts in different groups?
+
+Co-occurrence is the positive pointwise mutual information (PPMI) of two items
+over the training sequences, counted per user (an item pair co-occurs when one
+user's training sequence holds both) and leaving the evaluated user out, so a
+user's own history cannot make its items look related:
+
+    PPMI(i, j) = max(0, log(c_ij U / (n_i n_j)))
+
+with U users, n_i the users holding i and c_ij those holding both (0 when
+c_ij = 0). For a user whose history the policy splits into two or more groups,
+``within`` is the mean PPMI over pairs of history items in the same group and
+``across`` over pairs in different groups; the *gap* is within - across. Two
+references keep the group sizes and change only who is grouped with whom:
+``permuted`` (the user's labels shuffled: chance, gap about 0) and
+``contiguous`` (the same sizes as consecutive runs of the history: what
+splitting by time alone gives, as consecutive items co-occur more). Groups that
+follow interests have a gap above both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from adasplit_env.data.datasets import Dataset
+from adasplit_env.data.split import LeaveOneOutSplit
+from adasplit_env.process import AllocationProcess
+
+
+class CoOccurrence:
+    """Item-pair user co-occurrence counts of a split's training sequences."""
+
+    def __init__(self, split: LeaveOneOutSplit):
+        self.num_items = split.num_items
+        # each user's distinct training items, sorted; users are 1..num_users (0: padding)
+        self.user_items = [np.zeros(0, dtype=np.int64)]
+        self.item_users = np.zeros(self.num_items + 1, dtype=np.int64)
+        keys = []
+        for user in range(1, split.num_users + 1):
+            items = np.unique(split.train_sequence(user))
+            items = items[items != 0]
+            self.user_items.append(items)
+            self.item_users[items] += 1
+            if len(items) > 1:
+                first, second = np.meshgrid(items, items, indexing="ij")
+                keys.append(self._key(first[first < second], second[first < second]))
+        self.num_users = sum(len(items) > 0 for items in self.user_items)
+        self.pair_keys, self.pair_users = np.unique(
+            np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64), return_counts=True
+        )
+
+    def _key(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        low, high = np.minimum(first, second), np.maximum(first, second)
+        return low.astype(np.int64) * (self.num_items + 1) + high
+
+    def ppmi(self, items: np.ndarray, leave_out_user: int | None = None) -> np.ndarray:
+        """The (n, n) PPMI of ``items`` (ids; a repeated item's pair is log(U / n_i)),
+        without ``leave_out_user``'s own sequence in the counts; the diagonal is 0."""
+        items = np.asarray(items, dtype=np.int64)
+        first, second = np.meshgrid(items, items, indexing="ij")
+        keys = self._key(first, second)
+        found = np.searchsorted(self.pair_keys, keys).clip(max=max(len(self.pair_keys) - 1, 0))
+        both = np.where(
+            (len(self.pair_keys) > 0) & (self.pair_keys[found] == keys), self.pair_users[found], 0
+        ).astype(np.float64)
+        single = self.item_users[items].astype(np.float64)
+        # an item met twice: every user holding it holds "both"
+        both = np.where(first == second, single[:, None], both)
+        users = float(self.num_users)
+        if leave_out_user is not None and len(self.user_items[leave_out_user]):
+            own = np.isin(items, self.user_items[leave_out_user])
+            single = single - own
+            both = both - (own[:, None] & own[None, :])
+            users -= 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pmi = np.log(both * users / np.outer(single, single))
+        ppmi = np.where(np.isfinite(pmi) & (both > 0), np.maximum(pmi, 0.0), 0.0)
+        np.fill_diagonal(ppmi, 0.0)
+        return ppmi
+
+
+def within_across(ppmi: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean PPMI over same-group pairs and over different-group pairs (NaN when none)."""
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    pairs = ~np.eye(len(labels), dtype=bool)
+    within, across = ppmi[same & pairs], ppmi[~same]
+    return (
+        float(within.mean()) if within.size else float("nan"),
+        float(across.mean()) if across.size else float("nan"),
+    )
+
+
+def contiguous_labels(labels: np.ndarray) -> np.ndarray:
+    """The same group sizes as runs of consecutive positions, in order of creation."""
+    return np.sort(np.asarray(labels), kind="stable")
+
+
+@dataclass(frozen=True)
+class GroupCoherence:
+    """Means over the users split into >= 2 groups (each holding a within pair); the
+    gaps are within - across for the policy's groups and the two references, and
+    ``over_contiguous`` a 95% bootstrap interval (over users) of gap - contiguous."""
+
+    split_users: int
+    evaluated_users: int
+    within: float
+    across: float
+    gap: float
+    permuted_gap: float
+    contiguous_gap: float
+    over_contiguous: tuple[float, float, float]  # mean, low, high
+
+    def summary(self) -> str:
+        if not self.split_users:
+            return (
+                f"group coherence: none of the {self.evaluated_users:,} users has a history "
+                "split into two groups (nothing to compare)"
+            )
+        mean, low, high = self.over_contiguous
+        return (
+            f"group coherence (PPMI of item pairs, {self.split_users:,} of "
+            f"{self.evaluated_users:,} users split): within {self.within:.3f}, across "
+            f"{self.across:.3f}, gap {self.gap:+.3f}; same sizes shuffled {self.permuted_gap:+.3f}, "
+            f"as consecutive runs {self.contiguous_gap:+.3f}; gap over consecutive runs "
+            f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+        )
+
+
+def group_coherence(
+    process: AllocationProcess,
+    dataset: Dataset,
+    split: str = "test",
+    seed: int = 0,
+    batch_size: int = 512,
+    resamples: int = 2000,
+) -> GroupCoherence:
+    """The greedy allocation's group coherence on ``split``'s histories (see module doc)."""
+    counts = CoOccurrence(dataset.split)
+    samples = dataset.split.eval_samples(split, process.model.config.max_len)
+    generator = np.random.default_rng(seed)
+    rows = []  # within, across, permuted gap, contiguous gap
+    was_training = process.model.training
+    process.model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(samples), batch_size):
+                batch = samples.subset(slice(start, start + batch_size))
+                state = process.allocate_history_greedily(batch)
+                histories = batch.histories.numpy()
+                assignments = state.assignments[:, :-1].cpu().numpy()
+                users = batch.users.numpy()
+                for row in range(len(batch)):
+                    real = histories[row] != 0
+                    items, labels = histories[row][real], assignments[row][real]
+                    within, across = None, None
+                    if len(np.unique(labels)) >= 2:
+                        ppmi = counts.ppmi(items, leave_out_user=int(users[row]))
+                        within, across = within_across(ppmi, labels)
+                    if within is None or np.isnan(within):
+                        continue
+                    shuffled = within_across(ppmi, generator.permutation(labels))
+                    runs = within_across(ppmi, contiguous_labels(labels))
+                    rows.append((within, across, shuffled[0] - shuffled[1], runs[0] - runs[1]))
+    finally:
+        process.model.train(was_training)
+    table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    gaps = table[:, 0] - table[:, 1]
+    over = gaps - table[:, 3]
+    if len(over):
+        means = over[generator.integers(0, len(over), (resamples, len(over)))].mean(axis=1)
+        interval = (float(over.mean()), *map(float, np.quantile(means, [0.025, 0.975])))
+    else:
+        interval = (float("nan"),) * 3
+    mean = lambda column: float(np.nanmean(column)) if len(column) else float("nan")  # noqa: E731
+    return GroupCoherence(
+        split_users=len(table),
+        evaluated_users=len(samples),
+        within=mean(table[:, 0]),
+        across=mean(table[:, 1]),
+        gap=mean(gaps),
+        permuted_gap=mean(table[:, 2]),
+        contiguous_gap=mean(table[:, 3]),
+        over_contiguous=interval,
+    )
