@@ -138,6 +138,10 @@ def run_summary(results: dict, config) -> list[str]:
             f"{filled:.2f} holding history items"
             + (f" (planted interests per history: {planted:.2f})" if planted is not None else "")
         )
+        if "group_coherence" in results:
+            from adasplit_env.coherence import GroupCoherence
+
+            lines.append(GroupCoherence.from_dict(results["group_coherence"]).summary())
         if filled <= 1.0:  # an empty start group is no split
             lines.append(
                 "the greedy allocation keeps every user in ONE group: at prediction this "

@@ -22,7 +22,7 @@ follow interests have a gap above both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ import torch
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.process import AllocationProcess
+
+# where eval_rec.py --coherence --json puts it for a run measured after training
+COHERENCE_FILE = "coherence.json"
 
 
 class CoOccurrence:
@@ -115,6 +118,13 @@ class GroupCoherence:
     permuted_gap: float
     contiguous_gap: float
     over_contiguous: tuple[float, float, float]  # mean, low, high
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GroupCoherence:
+        """Back from ``asdict`` (as metrics.json keeps it, maybe with its ``split``)."""
+        names = {f.name for f in fields(cls)}
+        kept = {key: value for key, value in values.items() if key in names}
+        return cls(**{**kept, "over_contiguous": tuple(kept["over_contiguous"])})
 
     def summary(self) -> str:
         if not self.split_users:

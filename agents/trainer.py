@@ -14,7 +14,7 @@ import os
 import platform
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from adasplit_env.allocation_quality import AllocationQuality, allocation_qualit
 from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.clusters import fit_item_clusters
+from adasplit_env.coherence import group_coherence
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
@@ -499,6 +500,9 @@ class Trainer:
             greedy = greedy_by_split["test"]
             results["groups_per_user"] = greedy.groups_per_user
             results["filled_groups_per_user"] = greedy.filled_groups_per_user
+            # whether the groups look like interests (co-occurrence) or time segments
+            coherence = group_coherence(self.process, self.dataset, "test", seed=self.config.seed)
+            results["group_coherence"] = {"split": "test", **asdict(coherence)}
             if self.dataset.item_groups is not None:
                 chance = allocation_quality(
                     self.process, self.dataset, "test", policy="random", seed=self.config.seed

@@ -395,7 +395,10 @@ def test_cluster_join_trains_and_its_checkpoint_keeps_the_clusters(tmp_path, dat
         join_logit="cluster", scoring="max", group_start="zero", cluster_count=4,
     )  # fmt: skip
     trainer = Trainer(config, dataset=dataset, run_dir=tmp_path / "run")
-    trainer.fit()
+    results = trainer.fit()
+    # the final report measures the groups' coherence: clusters are interest-like by make
+    coherence = results["group_coherence"]
+    assert coherence["split_users"] > 0 and coherence["over_contiguous"][0] > 0
     clusters = trainer.model.item_clusters.clone()
     assert len(clusters.unique()) == 4
     loaded = load_checkpoint(tmp_path / "run" / "best.pt", dataset=dataset)

@@ -170,20 +170,29 @@ def test_seeds_are_run_dirs_of_their_own_and_cells_their_mean(tmp_path):
 def test_plus_tables_show_the_group_coherence_of_the_runs_that_measured_it(tmp_path):
     configs = write_config(tmp_path / "configs")
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "scoring": "max"}))
-    runs = experiments("plus-ablations", "synthetic", configs, seeds=2)
+    runs = experiments("plus-ablations", "synthetic", configs, seeds=3)
     cluster = [e for e in runs if e.variant == "join-cluster"]
     metrics = {k: 1.0 for k in report.METRICS}
-    for run, gap in zip(cluster, (0.5, float("nan"))):  # NaN: no history split, left out
+    # pooled over split users: (30 x 0.5 + 10 x 0.1) / 40 = 0.4; a seed splitting no one adds
+    # its users to the share only (40 of 300)
+    for run, gap, split in zip(cluster, (0.5, 0.1, float("nan")), (30, 10, 0)):
         run.run_dir(tmp_path).mkdir(parents=True)
         (run.run_dir(tmp_path) / "metrics.json").write_text(
             json.dumps({"val": metrics, "test": metrics, "epochs": 3, "best_epoch": 2})
         )
-        coherence = {"coherence": {"split": "test", "over_contiguous": [gap, gap, gap]}}
+        coherence = {
+            "coherence": {
+                "split": "test",
+                "split_users": split,
+                "evaluated_users": 100,
+                "over_contiguous": [gap, gap, gap],
+            }
+        }
         (run.run_dir(tmp_path) / report.COHERENCE_FILE).write_text(json.dumps(coherence))
     table = report.metric_table("plus-ablations", {"synthetic": runs}, tmp_path)
     assert "coherence over time runs |" in table.splitlines()[0]
     (line,) = [row for row in table.splitlines() if "co-occurrence clusters" in row]
-    assert line.endswith("| 2/2 | 3 (2), 3 (2) | – | – | 0.500 |")
+    assert line.endswith("| 3/3 | 3 (2), 3 (2), 3 (2) | – | – | +0.400 (13% split) |")
     assert all(row.endswith("| – |") for row in table.splitlines()[2:] if row != line)
     assert "coherence" not in report.metric_table("table2", {"synthetic": runs}, tmp_path)
 

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from adasplit_env.coherence import COHERENCE_FILE
 from adasplit_env.io import atomic_write_bytes
 from adasplit_env.reproduce import paper
 from adasplit_env.reproduce.experiments import (
@@ -37,23 +38,34 @@ def read_metrics(
     return json.loads(path.read_text())
 
 
-# written by ``eval_rec.py --checkpoint RUN/best.pt --coherence --json RUN/coherence.json``
-COHERENCE_FILE = "coherence.json"
 # targets whose tables show it: where allocators differ
 COHERENCE_TARGETS = ("plus", "plus-ablations")
 
 
 def read_coherence(
     experiment: Experiment, results: Path, stale: frozenset[Path] = frozenset()
-) -> float | None:
-    """The group coherence gap over consecutive runs (adasplit_env/coherence.py) of a
-    run dir, when measured and some history was split; else None."""
+) -> dict | None:
+    """The group coherence (adasplit_env/coherence.py) of a run: measured at the end of
+    its training (metrics.json), or afterwards by eval_rec.py (coherence.json); else None."""
+    metrics = read_metrics(experiment, results, stale) or {}
+    if "group_coherence" in metrics:
+        return metrics["group_coherence"]
     path = experiment.run_dir(results) / COHERENCE_FILE
     if experiment.run_dir(results) in stale or not path.is_file():
         return None
-    coherence = json.loads(path.read_text()).get("coherence") or {}
-    value = (coherence.get("over_contiguous") or [None])[0]
-    return None if value is None or value != value else float(value)  # NaN: none split
+    return json.loads(path.read_text()).get("coherence")
+
+
+def coherence_cell(measured: list[dict]) -> str:
+    """The gap over consecutive runs pooled over the seeds' split users (a seed that
+    split 3 users weighs 3), and the share of users split; "–" when none was."""
+    split = sum(c["split_users"] for c in measured)
+    if not split:
+        return "–"
+    pooled = sum(c["split_users"] * c["over_contiguous"][0] for c in measured if c["split_users"])
+    pooled /= split
+    share = split / sum(c["evaluated_users"] for c in measured)
+    return f"{pooled:+.3f} ({f'{share:.0%}' if share >= 0.01 else '<1%'} split)"
 
 
 def _fmt(value: float | None) -> str:
@@ -141,10 +153,8 @@ def metric_table(
             ari_cell = _cell(ari, decimals=3) if ari else "–"
             line = f"{row} | {seeds_cell} | {epochs} | {groups_cell} | {ari_cell} |"
             if coherent:  # PPMI gap of the groups over the same sizes as consecutive runs
-                gaps = [
-                    g for g in (read_coherence(e, results, stale) for e in seeds) if g is not None
-                ]
-                line += f" {_cell(gaps, decimals=3) if gaps else '–'} |"
+                measured = [c for c in (read_coherence(e, results, stale) for e in seeds) if c]
+                line += f" {coherence_cell(measured)} |"
             lines.append(line)
     return "\n".join(lines)
 
