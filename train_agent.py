@@ -138,7 +138,7 @@ def run_summary(results: dict, config) -> list[str]:
             f"{filled:.2f} holding history items"
             + (f" (planted interests per history: {planted:.2f})" if planted is not None else "")
         )
-        if "group_coherence" in results:
+        if results.get("group_coherence", {}).get("split_users"):  # interests or time?
             from adasplit_env.coherence import GroupCoherence
 
             lines.append(GroupCoherence.from_dict(results["group_coherence"]).summary())

@@ -66,6 +66,24 @@ class AllocationQuality:
     user_filled_groups: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
+def allocated_batches(
+    process: AllocationProcess, dataset: Dataset, split: str, batch_size: int, choose_actions=None
+):
+    """``(batch, state)`` per batch of ``split``'s histories allocated by ``choose_actions``
+    (default: the greedy policy), in eval mode and without gradients; the model's mode
+    is restored after the last batch."""
+    samples = dataset.split.eval_samples(split, process.model.config.max_len)
+    was_training = process.model.training
+    process.model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(samples), batch_size):
+                batch = samples.subset(slice(start, start + batch_size))
+                yield batch, process.allocate_history(batch, choose_actions)
+    finally:
+        process.model.train(was_training)
+
+
 def allocation_quality(
     process: AllocationProcess,
     dataset: Dataset,
@@ -93,31 +111,22 @@ def allocation_quality(
             return noise.masked_fill(~state.action_mask, -1.0).argmax(1)
     else:
         raise ValueError(f"unknown policy {policy!r}")
-    samples = dataset.split.eval_samples(split, process.model.config.max_len)
     scores, multi, groups, filled, planted_counts = [], [], [], [], []
-    was_training = process.model.training
-    process.model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(samples), batch_size):
-                batch = samples.subset(slice(start, start + batch_size))
-                state = process.allocate_history(batch, choose_actions)
-                groups.append(state.num_groups.float().cpu())
-                filled.append((state.group_sizes > 0).sum(dim=1).float().cpu())
-                if dataset.item_groups is None:
-                    continue
-                histories = batch.histories.numpy()
-                assignments = state.assignments[:, :-1].cpu().numpy()
-                for row in range(len(batch)):
-                    real = histories[row] != 0
-                    planted = dataset.item_groups[histories[row][real]]
-                    score = adjusted_rand_index(assignments[row][real], planted)
-                    scores.append(score)
-                    planted_counts.append(len(np.unique(planted)))
-                    if planted_counts[-1] >= 2:
-                        multi.append(score)
-    finally:
-        process.model.train(was_training)
+    for batch, state in allocated_batches(process, dataset, split, batch_size, choose_actions):
+        groups.append(state.num_groups.float().cpu())
+        filled.append((state.group_sizes > 0).sum(dim=1).float().cpu())
+        if dataset.item_groups is None:
+            continue
+        histories = batch.histories.numpy()
+        assignments = state.assignments[:, :-1].cpu().numpy()
+        for row in range(len(batch)):
+            real = histories[row] != 0
+            planted = dataset.item_groups[histories[row][real]]
+            score = adjusted_rand_index(assignments[row][real], planted)
+            scores.append(score)
+            planted_counts.append(len(np.unique(planted)))
+            if planted_counts[-1] >= 2:
+                multi.append(score)
     user_filled = torch.cat(filled)
     return AllocationQuality(
         groups_per_user=float(torch.cat(groups).mean()),

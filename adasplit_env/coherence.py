@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-import torch
 
+from adasplit_env.allocation_quality import allocated_batches
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.process import AllocationProcess
@@ -152,33 +152,26 @@ def group_coherence(
 ) -> GroupCoherence:
     """The greedy allocation's group coherence on ``split``'s histories (see module doc)."""
     counts = CoOccurrence(dataset.split)
-    samples = dataset.split.eval_samples(split, process.model.config.max_len)
     generator = np.random.default_rng(seed)
     rows = []  # within, across, permuted gap, contiguous gap
-    was_training = process.model.training
-    process.model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(samples), batch_size):
-                batch = samples.subset(slice(start, start + batch_size))
-                state = process.allocate_history_greedily(batch)
-                histories = batch.histories.numpy()
-                assignments = state.assignments[:, :-1].cpu().numpy()
-                users = batch.users.numpy()
-                for row in range(len(batch)):
-                    real = histories[row] != 0
-                    items, labels = histories[row][real], assignments[row][real]
-                    within, across = None, None
-                    if len(np.unique(labels)) >= 2:
-                        ppmi = counts.ppmi(items, leave_out_user=int(users[row]))
-                        within, across = within_across(ppmi, labels)
-                    if within is None or np.isnan(within):
-                        continue
-                    shuffled = within_across(ppmi, generator.permutation(labels))
-                    runs = within_across(ppmi, contiguous_labels(labels))
-                    rows.append((within, across, shuffled[0] - shuffled[1], runs[0] - runs[1]))
-    finally:
-        process.model.train(was_training)
+    evaluated = 0
+    for batch, state in allocated_batches(process, dataset, split, batch_size):
+        evaluated += len(batch)
+        histories = batch.histories.numpy()
+        assignments = state.assignments[:, :-1].cpu().numpy()
+        users = batch.users.numpy()
+        for row in range(len(batch)):
+            real = histories[row] != 0
+            items, labels = histories[row][real], assignments[row][real]
+            if len(np.unique(labels)) < 2:
+                continue
+            ppmi = counts.ppmi(items, leave_out_user=int(users[row]))
+            within, across = within_across(ppmi, labels)
+            if np.isnan(within):  # every group a singleton: no pair to call "within"
+                continue
+            shuffled = within_across(ppmi, generator.permutation(labels))
+            runs = within_across(ppmi, contiguous_labels(labels))
+            rows.append((within, across, shuffled[0] - shuffled[1], runs[0] - runs[1]))
     table = np.array(rows, dtype=np.float64).reshape(-1, 4)
     gaps = table[:, 0] - table[:, 1]
     over = gaps - table[:, 3]
@@ -190,7 +183,7 @@ def group_coherence(
     mean = lambda column: float(np.nanmean(column)) if len(column) else float("nan")  # noqa: E731
     return GroupCoherence(
         split_users=len(table),
-        evaluated_users=len(samples),
+        evaluated_users=evaluated,
         within=mean(table[:, 0]),
         across=mean(table[:, 1]),
         gap=mean(gaps),

@@ -64,7 +64,7 @@ class FixedAllocation:
         self.model = torch.nn.Module()
         self.model.config = SimpleNamespace(max_len=self.max_len)
 
-    def allocate_history_greedily(self, samples):
+    def allocate_history(self, samples, choose_actions=None):
         labels = self.label_of(samples.histories.numpy())
         target = np.full((len(labels), 1), -1)
         return SimpleNamespace(assignments=torch.from_numpy(np.hstack([labels, target])))
