@@ -6,11 +6,15 @@ For each user the history items are partitioned twice: by the groups the
 policy put them in, and by their planted interest group. The adjusted Rand
 index (ARI) of the two partitions is averaged over users: 1 is a perfect
 recovery (up to renaming), about 0 is what chance gives.
+
+One allocation pass (:func:`allocate_split`, an :class:`Allocation`) serves
+every measure of it: :func:`quality_of` here and
+:func:`adasplit_env.coherence.coherence_of`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,26 +66,58 @@ class AllocationQuality:
     # groups holding at least one history item: with ``group_start zero`` the first
     # group starts empty and may stay so (h counts it, the user sees no such group)
     filled_groups_per_user: float = float("nan")
-    # the same per evaluated user, in ``eval_samples`` order (paired comparisons read it)
-    user_filled_groups: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def allocated_batches(
-    process: AllocationProcess, dataset: Dataset, split: str, batch_size: int, choose_actions=None
-):
-    """``(batch, state)`` per batch of ``split``'s histories allocated by ``choose_actions``
-    (default: the greedy policy), in eval mode and without gradients; the model's mode
-    is restored after the last batch."""
+@dataclass(frozen=True)
+class Allocation:
+    """One allocation pass over a split's histories, as arrays in ``eval_samples``
+    order: what the allocation measures (this module's, adasplit_env/coherence.py)
+    read, so that one pass serves them all."""
+
+    users: np.ndarray  # (N,) user ids
+    histories: np.ndarray  # (N, L) item ids, left-padded with 0
+    assignments: np.ndarray  # (N, L) group slot of each history item (-1 at padding)
+    num_groups: np.ndarray  # (N,) h, counting an empty start group
+    filled_groups: np.ndarray  # (N,) groups holding at least one history item
+
+    def user_rows(self):
+        """``(user, items, groups)`` of each history, padding left out."""
+        for user, history, slots in zip(self.users, self.histories, self.assignments):
+            real = history != 0
+            yield int(user), history[real], slots[real]
+
+
+def allocate_split(
+    process: AllocationProcess,
+    dataset: Dataset,
+    split: str,
+    batch_size: int = 512,
+    choose_actions=None,
+) -> Allocation:
+    """Allocate ``split``'s histories by ``choose_actions(state) -> (B,)`` (default: the
+    greedy policy, as at prediction), in eval mode and without gradients."""
     samples = dataset.split.eval_samples(split, process.model.config.max_len)
+    parts: dict[str, list[torch.Tensor]] = {"assignments": [], "num_groups": [], "filled": []}
     was_training = process.model.training
     process.model.eval()
     try:
         with torch.no_grad():
             for start in range(0, len(samples), batch_size):
                 batch = samples.subset(slice(start, start + batch_size))
-                yield batch, process.allocate_history(batch, choose_actions)
+                state = process.allocate_history(batch, choose_actions)
+                parts["assignments"].append(state.assignments[:, :-1].cpu())
+                parts["num_groups"].append(state.num_groups.cpu())
+                parts["filled"].append((state.group_sizes > 0).sum(dim=1).cpu())
     finally:
         process.model.train(was_training)
+    joined = {key: torch.cat(value).to(torch.int64).numpy() for key, value in parts.items()}
+    return Allocation(
+        users=samples.users.numpy(),
+        histories=samples.histories.numpy(),
+        assignments=joined["assignments"],
+        num_groups=joined["num_groups"],
+        filled_groups=joined["filled"],
+    )
 
 
 def allocation_quality(
@@ -111,28 +147,25 @@ def allocation_quality(
             return noise.masked_fill(~state.action_mask, -1.0).argmax(1)
     else:
         raise ValueError(f"unknown policy {policy!r}")
-    scores, multi, groups, filled, planted_counts = [], [], [], [], []
-    for batch, state in allocated_batches(process, dataset, split, batch_size, choose_actions):
-        groups.append(state.num_groups.float().cpu())
-        filled.append((state.group_sizes > 0).sum(dim=1).float().cpu())
-        if dataset.item_groups is None:
-            continue
-        histories = batch.histories.numpy()
-        assignments = state.assignments[:, :-1].cpu().numpy()
-        for row in range(len(batch)):
-            real = histories[row] != 0
-            planted = dataset.item_groups[histories[row][real]]
-            score = adjusted_rand_index(assignments[row][real], planted)
+    allocation = allocate_split(process, dataset, split, batch_size, choose_actions)
+    return quality_of(allocation, dataset)
+
+
+def quality_of(allocation: Allocation, dataset: Dataset) -> AllocationQuality:
+    """:func:`allocation_quality` of an allocation already made."""
+    scores, multi, planted_counts = [], [], []
+    if dataset.item_groups is not None:
+        for _, items, groups in allocation.user_rows():
+            planted = dataset.item_groups[items]
+            score = adjusted_rand_index(groups, planted)
             scores.append(score)
             planted_counts.append(len(np.unique(planted)))
             if planted_counts[-1] >= 2:
                 multi.append(score)
-    user_filled = torch.cat(filled)
     return AllocationQuality(
-        groups_per_user=float(torch.cat(groups).mean()),
+        groups_per_user=float(allocation.num_groups.mean()),
         all_users=float(np.mean(scores)) if scores else float("nan"),
         multi_interest=float(np.mean(multi)) if multi else float("nan"),
         planted_groups_per_user=float(np.mean(planted_counts)) if planted_counts else float("nan"),
-        filled_groups_per_user=float(user_filled.mean()),
-        user_filled_groups=user_filled.to(torch.int64).numpy(),
+        filled_groups_per_user=float(allocation.filled_groups.mean()),
     )

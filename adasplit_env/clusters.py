@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from adasplit_env.coherence import CoOccurrence
+from adasplit_env.coherence import CoOccurrence, positive_pmi
 from adasplit_env.data.split import LeaveOneOutSplit
 
 
@@ -23,10 +23,8 @@ def ppmi_matrix(counts: CoOccurrence) -> torch.Tensor:
     """The sparse, symmetric (num_items + 1) x (num_items + 1) PPMI of co-occurring pairs."""
     size = counts.num_items + 1
     first, second = np.divmod(counts.pair_keys, size)
-    pmi = np.log(
-        counts.pair_users
-        * float(counts.num_users)
-        / (counts.item_users[first] * counts.item_users[second]).astype(np.float64)
+    pmi = positive_pmi(
+        counts.pair_users, counts.item_users[first], counts.item_users[second], counts.num_users
     )
     keep = pmi > 0
     rows = np.concatenate([first[keep], second[keep]])

@@ -26,13 +26,22 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from adasplit_env.allocation_quality import allocated_batches
+from adasplit_env.allocation_quality import Allocation, allocate_split
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.process import AllocationProcess
 
 # where eval_rec.py --coherence --json puts it for a run measured after training
 COHERENCE_FILE = "coherence.json"
+
+
+def positive_pmi(both, first, second, users: float) -> np.ndarray:
+    """``max(0, log(c_ij U / (n_i n_j)))`` from the counts (broadcast); 0 where the
+    pair never co-occurs or an item count is 0."""
+    both = np.asarray(both, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(both * users / (np.asarray(first, np.float64) * second))
+    return np.where(np.isfinite(pmi) & (both > 0), np.maximum(pmi, 0.0), 0.0)
 
 
 class CoOccurrence:
@@ -80,9 +89,7 @@ class CoOccurrence:
             single = single - own
             both = both - (own[:, None] & own[None, :])
             users -= 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pmi = np.log(both * users / np.outer(single, single))
-        ppmi = np.where(np.isfinite(pmi) & (both > 0), np.maximum(pmi, 0.0), 0.0)
+        ppmi = positive_pmi(both, single[:, None], single[None, :], users)
         np.fill_diagonal(ppmi, 0.0)
         return ppmi
 
@@ -151,27 +158,28 @@ def group_coherence(
     resamples: int = 2000,
 ) -> GroupCoherence:
     """The greedy allocation's group coherence on ``split``'s histories (see module doc)."""
-    counts = CoOccurrence(dataset.split)
+    allocation = allocate_split(process, dataset, split, batch_size)
+    return coherence_of(allocation, dataset.split, seed, resamples)
+
+
+def coherence_of(
+    allocation: Allocation, split: LeaveOneOutSplit, seed: int = 0, resamples: int = 2000
+) -> GroupCoherence:
+    """:func:`group_coherence` of an allocation already made, against ``split``'s
+    training co-occurrence."""
+    counts = CoOccurrence(split)
     generator = np.random.default_rng(seed)
     rows = []  # within, across, permuted gap, contiguous gap
-    evaluated = 0
-    for batch, state in allocated_batches(process, dataset, split, batch_size):
-        evaluated += len(batch)
-        histories = batch.histories.numpy()
-        assignments = state.assignments[:, :-1].cpu().numpy()
-        users = batch.users.numpy()
-        for row in range(len(batch)):
-            real = histories[row] != 0
-            items, labels = histories[row][real], assignments[row][real]
-            if len(np.unique(labels)) < 2:
-                continue
-            ppmi = counts.ppmi(items, leave_out_user=int(users[row]))
-            within, across = within_across(ppmi, labels)
-            if np.isnan(within):  # every group a singleton: no pair to call "within"
-                continue
-            shuffled = within_across(ppmi, generator.permutation(labels))
-            runs = within_across(ppmi, contiguous_labels(labels))
-            rows.append((within, across, shuffled[0] - shuffled[1], runs[0] - runs[1]))
+    for user, items, labels in allocation.user_rows():
+        if len(np.unique(labels)) < 2:
+            continue
+        ppmi = counts.ppmi(items, leave_out_user=user)
+        within, across = within_across(ppmi, labels)
+        if np.isnan(within):  # every group a singleton: no pair to call "within"
+            continue
+        shuffled = within_across(ppmi, generator.permutation(labels))
+        runs = within_across(ppmi, contiguous_labels(labels))
+        rows.append((within, across, shuffled[0] - shuffled[1], runs[0] - runs[1]))
     table = np.array(rows, dtype=np.float64).reshape(-1, 4)
     gaps = table[:, 0] - table[:, 1]
     over = gaps - table[:, 3]
@@ -183,7 +191,7 @@ def group_coherence(
     mean = lambda column: float(np.nanmean(column)) if len(column) else float("nan")  # noqa: E731
     return GroupCoherence(
         split_users=len(table),
-        evaluated_users=evaluated,
+        evaluated_users=len(allocation.users),
         within=mean(table[:, 0]),
         across=mean(table[:, 1]),
         gap=mean(gaps),

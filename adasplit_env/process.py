@@ -311,36 +311,25 @@ class AllocationProcess:
     def cluster_logits(self, state: AllocationState) -> torch.Tensor:
         """``join_logit cluster``: logit 0 on the one slot the rule picks, -inf elsewhere.
 
-        The current item joins the active group holding items of its cluster, else
-        an active group still empty (a zero start's first group), else opens one;
-        with every slot used it joins the newest group. Nothing here is learned.
+        The current item joins the group of the first earlier item of its cluster,
+        else an active group still empty (a start group), else opens one; with every
+        slot used it joins the newest group. Nothing here is learned.
         """
         clusters = self.model.item_clusters
         batch, slots = state.batch_size, state.max_groups
         device = state.num_groups.device
         rows = index_range(batch, device)
         position = state.cursor.clamp(max=state.target_position)
-        item_cluster = clusters[state.step_item_ids[rows, position]]
-        placed = state.assignments >= 0
-        # each slot's cluster: that of the items in it (one cluster per group by the rule)
-        slot_clusters = torch.full((batch, slots), -1, dtype=torch.int64, device=device)
-        slot_clusters = slot_clusters.scatter_reduce(
-            1,
-            state.assignments.clamp(min=0),
-            torch.where(placed, clusters[state.step_item_ids], -1),
-            reduce="amax",
-        )
-        active = state.group_mask
-        fallback = torch.where(
+        step_clusters = clusters[state.step_item_ids]
+        # an item placed earlier in the current item's cluster, and its group
+        kin = (state.assignments >= 0) & (step_clusters == step_clusters[rows, position, None])
+        kin_group = state.assignments.gather(1, kin.to(torch.int64).argmax(dim=1, keepdim=True))
+        empty = state.group_mask & (state.group_sizes == 0)
+        choice = torch.where(
             state.num_groups < slots, state.num_groups, state.num_groups - 1
         )  # open a group; when none is left, the newest
-        choice = fallback
-        for candidates in (
-            active & (state.group_sizes == 0),
-            active & (slot_clusters == item_cluster[:, None]),
-        ):
-            first = candidates.to(torch.int64).argmax(dim=1)  # the first such slot
-            choice = torch.where(candidates.any(dim=1), first, choice)
+        choice = torch.where(empty.any(dim=1), empty.to(torch.int64).argmax(dim=1), choice)
+        choice = torch.where(kin.any(dim=1), kin_group[:, 0], choice)
         logits = torch.full((batch, slots), -torch.inf, device=device)
         return logits.index_put((rows, choice), torch.zeros(batch, device=device))
 

@@ -24,11 +24,16 @@ import torch.distributed as dist
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from adasplit_env.allocation_quality import AllocationQuality, allocation_quality
+from adasplit_env.allocation_quality import (
+    Allocation,
+    allocate_split,
+    allocation_quality,
+    quality_of,
+)
 from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.clusters import fit_item_clusters
-from adasplit_env.coherence import group_coherence
+from adasplit_env.coherence import coherence_of
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
@@ -448,11 +453,12 @@ class Trainer:
         self.progress.eval_seconds += time.perf_counter() - start
         return record
 
-    def rank_with_best(self) -> tuple[dict[str, torch.Tensor], dict[str, AllocationQuality]]:
+    def rank_with_best(self) -> tuple[dict[str, torch.Tensor], dict[str, Allocation]]:
         """Load best.pt; rank every validation and test target and, for AdaSplit,
         allocate each history greedily; save the ranks and each user's groups
         (``user_ranks.npz``, what paired comparisons between runs read). Returns the
-        ranks and the greedy allocation's quality per split (none for a baseline)."""
+        ranks and the greedy allocation per split (none for a baseline), which every
+        allocation measure of the final report reads."""
         best = read_checkpoint(self.run_dir / "best.pt", self.device)
         self.agent.load_state_dict(best["agent_state"])
         ranks = {
@@ -461,10 +467,8 @@ class Trainer:
         }
         greedy = {}
         if self.process is not None:
-            greedy = {
-                split: allocation_quality(self.process, self.dataset, split) for split in ranks
-            }
-        groups = {split: quality.user_filled_groups for split, quality in greedy.items()}
+            greedy = {split: allocate_split(self.process, self.dataset, split) for split in ranks}
+        groups = {split: allocation.filled_groups for split, allocation in greedy.items()}
         write_user_ranks(self.run_dir / USER_RANKS_FILE, ranks, groups=groups)
         return ranks, greedy
 
@@ -497,11 +501,12 @@ class Trainer:
         )
         if self.process is not None:
             # the greedy pass of the ranking: the groups per user and, on planted data, the ARI
-            greedy = greedy_by_split["test"]
+            allocation = greedy_by_split["test"]
+            greedy = quality_of(allocation, self.dataset)
             results["groups_per_user"] = greedy.groups_per_user
             results["filled_groups_per_user"] = greedy.filled_groups_per_user
             # whether the groups look like interests (co-occurrence) or time segments
-            coherence = group_coherence(self.process, self.dataset, "test", seed=self.config.seed)
+            coherence = coherence_of(allocation, self.dataset.split, seed=self.config.seed)
             results["group_coherence"] = {"split": "test", **asdict(coherence)}
             if self.dataset.item_groups is not None:
                 chance = allocation_quality(

@@ -2,17 +2,15 @@
 the whole measure on planted data, where grouping by interest must beat grouping by time."""
 
 import math
-from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
+from adasplit_env.allocation_quality import Allocation
 from adasplit_env.coherence import (
     CoOccurrence,
+    coherence_of,
     contiguous_labels,
-    group_coherence,
     within_across,
 )
 from adasplit_env.data import load_dataset
@@ -53,27 +51,19 @@ def test_within_across_and_consecutive_runs():
     assert contiguous_labels(np.array([0, 1, 0, 2, 1])).tolist() == [0, 0, 1, 1, 2]
 
 
-@dataclass
-class FixedAllocation:
-    """A stand-in for AllocationProcess whose greedy allocation is ``label_of(items)``."""
-
-    label_of: object
-    max_len: int = 10
-
-    def __post_init__(self):
-        self.model = torch.nn.Module()
-        self.model.config = SimpleNamespace(max_len=self.max_len)
-
-    def allocate_history(self, samples, choose_actions=None):
-        labels = self.label_of(samples.histories.numpy())
-        target = np.full((len(labels), 1), -1)
-        return SimpleNamespace(assignments=torch.from_numpy(np.hstack([labels, target])))
+def fixed_allocation(dataset, label_of, max_len: int = 10) -> Allocation:
+    """The test histories allocated by ``label_of(histories)`` instead of a policy."""
+    samples = dataset.split.eval_samples("test", max_len)
+    histories = samples.histories.numpy()
+    labels = np.where(histories != 0, label_of(histories), -1)
+    filled = np.array([len(np.unique(row[row >= 0])) for row in labels])
+    return Allocation(samples.users.numpy(), histories, labels, filled, filled)
 
 
 def test_interest_groups_beat_time_segments_on_planted_data():
     dataset = load_dataset("synthetic")
-    planted = FixedAllocation(lambda histories: dataset.item_groups[histories])
-    by_interest = group_coherence(planted, dataset, "test", resamples=200)
+    planted = fixed_allocation(dataset, lambda histories: dataset.item_groups[histories])
+    by_interest = coherence_of(planted, dataset.split, resamples=200)
     assert by_interest.split_users > 100
     assert abs(by_interest.permuted_gap) < 0.1  # shuffled labels: no structure
     mean, low, _ = by_interest.over_contiguous
@@ -83,7 +73,7 @@ def test_interest_groups_beat_time_segments_on_planted_data():
         positions = np.arange(histories.shape[1])
         return np.broadcast_to(positions >= histories.shape[1] // 2, histories.shape).astype(int)
 
-    by_time = group_coherence(FixedAllocation(halves), dataset, "test", resamples=200)
+    by_time = coherence_of(fixed_allocation(dataset, halves), dataset.split, resamples=200)
     assert by_time.split_users > 100
     assert by_time.gap == pytest.approx(by_time.contiguous_gap)  # halves are consecutive runs
     assert by_time.gap < by_interest.gap - 0.5

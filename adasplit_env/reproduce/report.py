@@ -42,18 +42,16 @@ def read_metrics(
 COHERENCE_TARGETS = ("plus", "plus-ablations")
 
 
-def read_coherence(
-    experiment: Experiment, results: Path, stale: frozenset[Path] = frozenset()
-) -> dict | None:
-    """The group coherence (adasplit_env/coherence.py) of a run: measured at the end of
-    its training (metrics.json), or afterwards by eval_rec.py (coherence.json); else None."""
-    metrics = read_metrics(experiment, results, stale) or {}
+def read_coherence(experiment: Experiment, metrics: dict | None, results: Path) -> dict | None:
+    """The group coherence (adasplit_env/coherence.py) of a finished run, given its
+    ``metrics``: measured at the end of its training (metrics.json) or afterwards by
+    eval_rec.py (coherence.json); else None."""
+    if metrics is None:  # not finished, or stale
+        return None
     if "group_coherence" in metrics:
         return metrics["group_coherence"]
     path = experiment.run_dir(results) / COHERENCE_FILE
-    if experiment.run_dir(results) in stale or not path.is_file():
-        return None
-    return json.loads(path.read_text()).get("coherence")
+    return json.loads(path.read_text()).get("coherence") if path.is_file() else None
 
 
 def coherence_cell(measured: list[dict]) -> str:
@@ -124,7 +122,8 @@ def metric_table(
     lines = [header, "|" + "---|" * (len(METRICS) + 7 + coherent)]
     for dataset, experiments in runs.items():
         for seeds in rows(experiments):
-            finished = row_metrics(seeds, results, stale)
+            seed_metrics = [read_metrics(e, results, stale) for e in seeds]
+            finished = [m for m in seed_metrics if m is not None]
             published = reference.get(dataset, {}).get(seeds[0].variant)
             cells = []
             for index, key in enumerate(METRICS):
@@ -153,7 +152,8 @@ def metric_table(
             ari_cell = _cell(ari, decimals=3) if ari else "–"
             line = f"{row} | {seeds_cell} | {epochs} | {groups_cell} | {ari_cell} |"
             if coherent:  # PPMI gap of the groups over the same sizes as consecutive runs
-                measured = [c for c in (read_coherence(e, results, stale) for e in seeds) if c]
+                measured = [read_coherence(e, m, results) for e, m in zip(seeds, seed_metrics)]
+                measured = [c for c in measured if c]
                 line += f" {coherence_cell(measured)} |"
             lines.append(line)
     return "\n".join(lines)
