@@ -479,13 +479,27 @@ class AllocationProcess:
         sequence_state = state.sequence_state
         logits = self.model.target_logits(
             selected[rows],
-            state.group_reprs[rows],
+            self.scoring_group_reprs(state, rows),
             state.group_mask[rows],
             None if sequence_state is None else sequence_state[rows],
         )
         targets = state.step_item_ids[rows, state.target_position]
         target_rows = torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
         return log_likelihood.index_put((rows,), target_rows)
+
+    def scoring_group_reprs(
+        self, state: AllocationState, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, G, d) the groups as items are scored (``max``/``lse``): the updater's p_i,
+        or with ``group_repr encoder`` the group encoder over the history as allocated
+        so far (:meth:`AdaSplitModel.encode_groups`); only ``rows`` where given."""
+        if self.model.config.group_repr != "encoder":
+            return state.group_reprs if rows is None else state.group_reprs[rows]
+        length = state.target_position
+        histories, assignments = state.step_item_ids[:, :length], state.assignments[:, :length]
+        if rows is not None:
+            histories, assignments = histories[rows], assignments[rows]
+        return self.model.encode_groups(histories, assignments, state.max_groups)
 
     def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
         """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space)."""

@@ -163,7 +163,7 @@ def best_group_scores(process: AllocationProcess, samples: Samples) -> torch.Ten
     with torch.no_grad():
         state = process.allocate_history_greedily(samples)
         scores = process.model.target_logits(
-            None, state.group_reprs, state.group_mask, state.sequence_state
+            None, process.scoring_group_reprs(state), state.group_mask, state.sequence_state
         )
         scores[:, PAD] = -torch.inf
     return scores

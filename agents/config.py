@@ -18,6 +18,7 @@ from adasplit_env.model.config import (
     CURRICULA,
     ENCODER_BLOCKS,
     ENCODERS,
+    GROUP_REPRS,
     GROUP_STARTS,
     GROUP_UPDATERS,
     JOIN_LOGITS,
@@ -134,6 +135,14 @@ class TrainConfig:
         20,
         "with --join-logit cluster: how many co-occurrence clusters the items fall into "
         "(spherical k-means of the training PPMI's spectral embedding)",
+    )
+    group_repr: str = _opt(
+        "updater",
+        "what represents a group where items are scored: updater (the paper's p_i, Eq. 9-11) or "
+        "encoder (a SASRec encoder over the history with attention kept inside each group, read "
+        "at the group's newest item: one group is SASRec; needs --scoring max or lse). Beyond "
+        "the paper",
+        choices=GROUP_REPRS,
     )
     seq_rollout: str = _opt(
         "sampled",

@@ -254,7 +254,17 @@ class Trainer:
             for group in self.optimizer.param_groups:  # the config decides, not the file
                 group["fused"] = True if self.config.fused_adam else None
             self.progress = Progress(**payload["progress"])
-            self.sampling.set_state(payload["sampling_state"].cpu())
+            sampling_state = payload["sampling_state"].cpu()
+            if sampling_state.numel() == self.sampling.get_state().numel():
+                self.sampling.set_state(sampling_state)
+            else:  # written on another kind of device: a CUDA sampler's state is not a CPU one's
+                self.sampling.manual_seed(
+                    self.config.seed + self.rank + 1_000_003 * self.progress.epoch
+                )
+                tqdm.write(
+                    f"{self.run_dir / 'last.pt'}: its sampler ran on another kind of device; "
+                    f"resuming with one seeded from (seed, epoch {self.progress.epoch})"
+                )
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(
                 f"{self.run_dir / 'last.pt'}: cannot resume from it ({err})"

@@ -403,3 +403,82 @@ def test_cluster_join_trains_and_its_checkpoint_keeps_the_clusters(tmp_path, dat
     assert len(clusters.unique()) == 4
     loaded = load_checkpoint(tmp_path / "run" / "best.pt", dataset=dataset)
     assert torch.equal(loaded.model.item_clusters, clusters)
+
+
+def test_group_encoder_reads_each_group_as_sasrec_over_its_own_items(dataset):
+    process = make_process(dataset, group_repr="encoder", scoring="max", eps=0.9)
+    model = process.model
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    state = process.allocate_history_greedily(samples)
+    assert int(state.num_groups.max()) > 1  # eps high: several groups
+    encoded = process.scoring_group_reprs(state).detach()
+    length = state.target_position
+    histories, assignments = samples.histories, state.assignments[:, :length]
+    for row in range(len(samples)):
+        for slot in range(state.max_groups):
+            members = assignments[row] == slot
+            if not bool(members.any()):
+                assert encoded[row, slot].abs().max() == 0  # no items, no group
+                continue
+            # the group alone: the other items as padding, read at its newest item
+            alone = torch.where(members, histories[row], 0)[None]
+            outputs = model.group_encoder.encode(model.item_embeddings(alone), alone)
+            newest = int(torch.nonzero(members).max())
+            assert torch.allclose(encoded[row, slot], outputs[0, newest], atol=1e-5)
+    # scores are the max over the encoded groups, not over the updater's
+    scores = score_all_items(process, samples)
+    table = model.item_embeddings.weight.detach()
+    for row in range(len(samples)):
+        groups = encoded[row, : int(state.num_groups[row])]
+        expected = (groups @ table.T).max(dim=0).values
+        assert torch.allclose(scores[row, 1:], expected[1:], atol=1e-5)
+
+
+def test_one_group_encoder_is_sasrec(dataset):
+    process = make_process(dataset, group_repr="encoder", scoring="max", max_groups=1)
+    model = process.model
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    sasrec = build_baseline(BaselineConfig("sasrec", dataset.num_users, dataset.num_items, 8, 6))
+    weights = {
+        key.replace("group_encoder.", "encoder."): value
+        for key, value in model.state_dict().items()
+        if key.startswith(("group_encoder.", "item_embeddings."))
+    }
+    sasrec.load_state_dict(weights)
+    expected = sasrec.eval().sequence_repr(samples.histories) @ model.item_embeddings.weight.T
+    assert torch.allclose(score_all_items(process, samples)[:, 1:], expected[:, 1:], atol=1e-5)
+
+
+def test_group_encoder_l_seq_and_likelihood_reward_read_the_encoded_groups(dataset):
+    rewards = RewardConfig(likelihood_weight=1.0, allocation_weight=0.0)
+    process = make_process(dataset, rewards, group_repr="encoder", scoring="lse", eps=0.9)
+    samples = dataset.split.train_samples(6).subset(slice(0, 8))
+    actions = torch.zeros(8, 7, dtype=torch.int64)
+    actions[:, ::2] = 5  # create on every other step
+    rollout = run_episodes(process, samples, process.policy_logits, forced_actions=actions)
+    history = process.allocate_history(
+        samples,
+        lambda state: actions.gather(1, state.cursor.clamp(max=state.target_position)[:, None])[
+            :, 0
+        ],
+    )
+    logits = process.model.best_group_logits(
+        process.scoring_group_reprs(history), history.group_mask
+    )
+    expected = torch.log_softmax(logits, dim=1).gather(1, samples.targets[:, None])[:, 0]
+    assert torch.allclose(rollout.target_log_likelihood, expected, atol=1e-5)
+    # the updater's groups would give another likelihood: the encoder is what is read
+    updater_logits = process.model.best_group_logits(history.group_reprs, history.group_mask)
+    assert not torch.allclose(logits, updater_logits, atol=1e-3)
+
+
+def test_group_encoder_needs_max_or_lse_scoring_and_trains(dataset, tmp_path):
+    with pytest.raises(ConfigError, match="group_repr encoder needs scoring max or lse"):
+        ModelConfig(num_users=3, num_items=5, group_repr="encoder")
+    config = TrainConfig(
+        epochs=1, dim=8, max_len=6, eval_users=30, progress=False, threads=1,
+        group_repr="encoder", scoring="max", group_start="zero", likelihood_reward=1.0,
+        allocation_reward_weight=0.0, run_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    results = Trainer(config, dataset=dataset).fit()
+    assert 0.0 <= results["test"]["NDCG@10"] <= 100.0

@@ -277,6 +277,18 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert "no config for dataset 'nosuch'" in capsys.readouterr().err
 
 
+def test_variants_trains_only_the_named_rows(tmp_path, capsys):
+    configs = write_config(tmp_path / "configs")
+    argv = ["table3", "--datasets", "synthetic", "--configs", str(configs)]
+    argv += ["--results", str(tmp_path / "results"), "--dry-run"]
+    assert main([*argv, "--variants", "lstm"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 1 and "variant lstm)" in listed[0]
+    assert main([*argv, "--variants", "lstm", "nosuch"]) == 2
+    error = capsys.readouterr().err
+    assert "no row of the plan has variant nosuch" in error and "lstm" in error
+
+
 def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
     from adasplit_env.reproduce.experiments import PLUS_STEPS
 
@@ -367,6 +379,34 @@ def test_a_max_scoring_preset_gets_the_cluster_allocator_row(tmp_path):
     assert options["join_logit"] == "cluster"
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**preset, "scoring": "paper"}))
     assert "join-cluster" not in {
+        r.variant for r in experiments("plus-ablations", "synthetic", configs, 1)
+    }
+
+
+def test_a_max_scoring_preset_gets_the_group_encoder_rows(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    preset = {**SMALL, "group_start": "zero", "scoring": "max", "readout": "sasrec"}
+    (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
+    rows = {r.variant: r for r in experiments("plus-ablations", "synthetic", configs, seeds=1)}
+    chosen = comparable(run_state(rows["adasplit+"], tmp_path, configs).options)
+    changed = {
+        variant: {
+            key: value
+            for key, value in comparable(
+                run_state(rows[variant], tmp_path, configs).options
+            ).items()
+            if value != chosen[key]
+        }
+        for variant in ("group-encoder", "group-encoder-cluster", "group-encoder-max-groups-1")
+    }
+    encoder = {"group_repr": "encoder", "readout": "group"}
+    assert changed == {
+        "group-encoder": encoder,
+        "group-encoder-cluster": {**encoder, "join_logit": "cluster"},
+        "group-encoder-max-groups-1": {**encoder, "max_groups": 1},
+    }
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**preset, "scoring": "paper"}))
+    assert "group-encoder" not in {
         r.variant for r in experiments("plus-ablations", "synthetic", configs, 1)
     }
 

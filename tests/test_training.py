@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -209,6 +210,24 @@ def test_interrupt_then_resume(tmp_path):
     assert metrics["epochs"] == 4
     history = read_checkpoint(run / "last.pt")["progress"]["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_a_run_resumes_on_another_kind_of_device(tmp_path, small_dataset, capsys):
+    from adasplit_env.checkpoint import save_checkpoint
+
+    config = TrainConfig(
+        epochs=1, dim=8, max_len=6, eval_users=30, progress=False, threads=1, patience=0
+    )
+    Trainer(config, dataset=small_dataset, run_dir=tmp_path / "run").fit()
+    payload = read_checkpoint(tmp_path / "run" / "last.pt")
+    # a CUDA generator's state (seed and offset) where a CPU one's is expected
+    payload["sampling_state"] = torch.zeros(16, dtype=torch.uint8)
+    save_checkpoint(tmp_path / "run" / "last.pt", payload)
+    again = Trainer(replace(config, epochs=2), dataset=small_dataset, run_dir=tmp_path / "run")
+    results = again.fit(resume=True)
+    assert results["epochs"] == 2
+    printed = capsys.readouterr()
+    assert "sampler ran on another kind of device" in printed.out + printed.err
 
 
 def test_eval_rec_and_env_load_the_checkpoint(tmp_path, small_dataset):

@@ -44,6 +44,10 @@ class AdaSplitModel(nn.Module):
             self.sequence_encoder = SASRecEncoder(
                 dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
             )
+        if config.group_repr == "encoder":
+            self.group_encoder = SASRecEncoder(
+                dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
+            )
         if config.join_logit == "cluster":
             # each item's co-occurrence cluster (adasplit_env.clusters.fit_item_clusters)
             self.register_buffer(
@@ -84,6 +88,24 @@ class AdaSplitModel(nn.Module):
         if self.config.readout != "sasrec":
             return None
         return self.sequence_encoder(self.item_embeddings(histories), histories)
+
+    def encode_groups(
+        self, histories: torch.Tensor, assignments: torch.Tensor, num_slots: int
+    ) -> torch.Tensor:
+        """``group_repr encoder``: each group as the group encoder's output at the
+        group's newest item, attention kept inside the group, (B, num_slots, d);
+        zero for a slot that holds no item. ``histories`` (B, L) left-padded ids,
+        ``assignments`` (B, L) each item's slot (-1 for padding)."""
+        same_group = assignments[:, :, None] == assignments[:, None, :]
+        outputs = self.group_encoder.encode(
+            self.item_embeddings(histories), histories, same_group=same_group
+        )  # (B, L, d)
+        slots = torch.arange(num_slots, device=histories.device)
+        positions = torch.arange(histories.shape[1], device=histories.device)
+        members = assignments[:, None, :] == slots[None, :, None]  # (B, slots, L)
+        newest = torch.where(members, positions, -1).amax(dim=2)  # (B, slots)
+        picked = outputs.gather(1, newest.clamp(min=0)[..., None].expand(-1, -1, outputs.shape[2]))
+        return picked * (newest >= 0)[..., None]
 
     def item_logits(self, group_reprs: torch.Tensor) -> torch.Tensor:
         """Eq. 20's logits ``p_a . e_i`` for every item, (B, num_items + 1)."""

@@ -18,6 +18,7 @@ SCORINGS = ("paper", "max", "lse")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
 JOIN_LOGITS = ("sigmoid", "linear", "affinity", "cluster")
+GROUP_REPRS = ("updater", "encoder")
 
 
 def _from_dict(cls, values: dict):
@@ -60,6 +61,12 @@ class ModelConfig:
     ``cluster`` (not learned: an item joins the group holding items of its
     co-occurrence cluster, one of ``cluster_count``, else an empty group, else
     opens one; :mod:`adasplit_env.clusters`; needs ``max`` or ``lse`` scoring).
+    ``group_repr``: what represents a group where items are scored: ``updater``
+    (the paper: Eq. 9-11's p_i) or ``encoder`` (a SASRec encoder, 2 blocks x 2
+    heads, run over the history with attention kept inside each group: a group
+    is the encoder's state at its newest item, so one group holding the whole
+    history is SASRec; the policy and the rewards still read the updater's p_i;
+    needs ``max`` or ``lse`` scoring).
     """
 
     num_users: int
@@ -80,6 +87,7 @@ class ModelConfig:
     encoder_block: str = "paper"
     join_logit: str = "sigmoid"
     cluster_count: int = 20
+    group_repr: str = "updater"
 
     def __post_init__(self) -> None:
         if self.max_groups is None:
@@ -109,6 +117,7 @@ class ModelConfig:
             ("readout", READOUTS),
             ("encoder_block", ENCODER_BLOCKS),
             ("join_logit", JOIN_LOGITS),
+            ("group_repr", GROUP_REPRS),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
@@ -119,6 +128,11 @@ class ModelConfig:
             raise ConfigError(
                 "join_logit cluster needs scoring max or lse (the paper's scoring routes each "
                 "candidate through the learned join scores, which the cluster rule has not)"
+            )
+        if self.group_repr == "encoder" and self.scoring == "paper":
+            raise ConfigError(
+                "group_repr encoder needs scoring max or lse (the paper's scoring routes each "
+                "candidate through the policy, which reads the updater's groups)"
             )
         if int(self.cluster_count) < 1:
             raise ConfigError(f"cluster_count must be >= 1, got {self.cluster_count}")

@@ -61,14 +61,27 @@ class SASRecEncoder(nn.Module):
 
     def forward(self, item_embs: torch.Tensor, histories: torch.Tensor) -> torch.Tensor:
         """``item_embs`` (B, L, d) of the left-padded ``histories`` (B, L) -> (B, d)."""
+        return self.encode(item_embs, histories)[:, -1]  # left padding: the newest item is last
+
+    def encode(
+        self,
+        item_embs: torch.Tensor,
+        histories: torch.Tensor,
+        same_group: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The output at every position, (B, L, d). ``same_group`` (B, L, L) bool, when
+        given, further restricts attention to keys of the query's own group."""
         batch, length = histories.shape
         x = item_embs + self.positions.weight[None, -length:]
         x = self.dropout(self.input_norm(x))
         valid = histories != PAD
         causal = torch.ones(length, length, dtype=torch.bool, device=histories.device).tril()
         eye = torch.eye(length, dtype=torch.bool, device=histories.device)
+        allowed = causal[None] & valid[:, None, :]
+        if same_group is not None:
+            allowed = allowed & same_group
         # a padded query may see itself, so that no row of the softmax is empty
-        allowed = (causal[None] & valid[:, None, :]) | eye[None]
+        allowed = allowed | eye[None]
         for block in self.blocks:
             x = block(x, allowed)
-        return x[:, -1]  # left padding: the newest item is last
+        return x

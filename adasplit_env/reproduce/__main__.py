@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-train", action="store_true", help="only write tables from what is finished"
     )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="VARIANT",
+        help="train only the rows of these variants (as --dry-run lists them, e.g. "
+        "group-encoder sasrec); the tables still show every finished run",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list each run's state and stop")
     parser.add_argument(
         "--document",
@@ -94,9 +101,21 @@ def main(argv: list[str] | None = None) -> int:
         for runs in by_dataset.values()
         for experiment in runs
     ]
+    if args.variants:
+        known = {state.experiment.variant for state in states}
+        unknown = sorted(set(args.variants) - known)
+        if unknown:
+            raise ConfigError(
+                f"no row of the plan has variant {', '.join(unknown)}; "
+                f"its variants: {', '.join(sorted(v for v in known if v))}"
+            )
+        states = [state for state in states if state.experiment.variant in args.variants]
     if args.dry_run:
         for state in states:
-            print(f"{state.status:9s} {state.run_dir}  ({state.experiment.label})")
+            print(
+                f"{state.status:9s} {state.run_dir}  ({state.experiment.label}; "
+                f"variant {state.experiment.variant})"
+            )
         return 0
     failed = []
     if not args.no_train:

@@ -258,7 +258,7 @@ ADASPLIT_ONLY_KEYS = (
     "lambda_d", "curriculum", "penalty", "gae_lambda", "value_coef", "entropy_coef",
     "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip", "group_start", "scoring", "readout", "encoder_block", "seq_rollout", "join_logit",
     "likelihood_reward", "allocation_reward_weight", "reinforce_baseline", "rl_gradient", "compile",
-    "cluster_count",
+    "cluster_count", "group_repr",
 )  # fmt: skip
 
 
@@ -376,9 +376,30 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
                 variant="join-cluster",
             )
         )
+    rows += _group_encoder_rows(dataset, folder, chosen)
     rows += _long_history_rows(dataset, folder, chosen)
     # a swap that equals an AdaSplit+ step reads that step's runs instead of a copy
     return [rows[0], *(_as_plus_step(row, configs) for row in rows[1:])]
+
+
+def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> list[Experiment]:
+    """Whether groups pay when each is read by the sequence encoder (``group_repr
+    encoder``, readout group): the learned allocator, the cluster rule, and the one-group
+    control, which is SASRec trained in AdaSplit's loop."""
+    if chosen["group_repr"] == "encoder" or chosen["scoring"] not in ("max", "lse"):
+        return []
+    encoder = {"group_repr": "encoder", "readout": "group"}
+    return [
+        Experiment(dataset, f"{folder}/group-encoder", "AdaSplit+, group encoder "
+                   "(group_repr encoder, readout group)", "plus", encoder,
+                   variant="group-encoder"),
+        Experiment(dataset, f"{folder}/group-encoder-cluster", "AdaSplit+, group encoder, cluster "
+                   "allocator", "plus", {**encoder, "join_logit": "cluster"},
+                   variant="group-encoder-cluster"),
+        Experiment(dataset, f"{folder}/group-encoder-max-groups-1", "AdaSplit+, group encoder, one "
+                   "group (SASRec in AdaSplit's loop)", "plus", {**encoder, "max_groups": 1},
+                   variant="group-encoder-max-groups-1"),
+    ]  # fmt: skip
 
 
 def _long_history_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> list[Experiment]:
