@@ -38,6 +38,20 @@ def make_process(dataset, rewards=None, **options) -> AllocationProcess:
     return AllocationProcess(model, rewards or RewardConfig())
 
 
+def sasrec_with_weights_of(model: AdaSplitModel, encoder: str, dataset):
+    """The SASRec baseline (eval mode) holding ``model``'s item table and the SASRec
+    encoder it keeps as ``encoder``."""
+    sasrec = build_baseline(BaselineConfig("sasrec", dataset.num_users, dataset.num_items, 8, 6))
+    sasrec.load_state_dict(
+        {
+            key.replace(f"{encoder}.", "encoder."): value
+            for key, value in model.state_dict().items()
+            if key.startswith((f"{encoder}.", "item_embeddings."))
+        }
+    )
+    return sasrec.eval()
+
+
 def test_defaults_are_the_papers():
     config = TrainConfig()
     assert (config.group_start, config.scoring) == ("user", "paper")
@@ -240,15 +254,9 @@ def test_sasrec_readout_adds_a_sasrec_state_to_every_score(dataset, scoring):
     expected = score_all_items(AllocationProcess(group_only), samples) + sequence_scores
     assert torch.allclose(combined[:, 1:], expected[:, 1:], atol=1e-5)
     # the sequence part is SASRec itself: the baseline with these weights gives the same state
-    sasrec = build_baseline(BaselineConfig("sasrec", dataset.num_users, dataset.num_items, 8, 6))
-    weights = {
-        key.replace("sequence_encoder.", "encoder."): value
-        for key, value in model.state_dict().items()
-        if key.startswith(("sequence_encoder.", "item_embeddings."))
-    }
-    sasrec.load_state_dict(weights)
+    sasrec = sasrec_with_weights_of(model, "sequence_encoder", dataset)
     assert torch.allclose(
-        sasrec.eval().sequence_repr(samples.histories), model.sequence_state(samples.histories)
+        sasrec.sequence_repr(samples.histories), model.sequence_state(samples.histories)
     )
 
 
@@ -438,14 +446,8 @@ def test_one_group_encoder_is_sasrec(dataset):
     process = make_process(dataset, group_repr="encoder", scoring="max", max_groups=1)
     model = process.model
     samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
-    sasrec = build_baseline(BaselineConfig("sasrec", dataset.num_users, dataset.num_items, 8, 6))
-    weights = {
-        key.replace("group_encoder.", "encoder."): value
-        for key, value in model.state_dict().items()
-        if key.startswith(("group_encoder.", "item_embeddings."))
-    }
-    sasrec.load_state_dict(weights)
-    expected = sasrec.eval().sequence_repr(samples.histories) @ model.item_embeddings.weight.T
+    sasrec = sasrec_with_weights_of(model, "group_encoder", dataset)
+    expected = sasrec.sequence_repr(samples.histories) @ model.item_embeddings.weight.T
     assert torch.allclose(score_all_items(process, samples)[:, 1:], expected[:, 1:], atol=1e-5)
 
 
