@@ -266,12 +266,11 @@ class Agent(nn.Module):
 
     def sequence_logits(self, rollout: Rollout) -> torch.Tensor:
         """(B, num_items + 1) the target's logits under the scoring rule (Eq. 20 or max)."""
-        history_group_reprs = rollout.history_group_reprs
-        if self.model.config.group_repr == "encoder":
-            history_group_reprs = self.process.scoring_group_reprs(rollout.final_state)
+        # the groups as the scoring rule reads them, less a group the target step opened
+        history_group_reprs = self.process.scoring_group_reprs(rollout.final_state)
         return self.model.target_logits(
             rollout.target_group_repr,
-            history_group_reprs,
+            history_group_reprs * rollout.history_group_mask[..., None],
             rollout.history_group_mask,
             rollout.final_state.sequence_state,
         )
