@@ -451,6 +451,32 @@ def test_one_group_encoder_is_sasrec(dataset):
     assert torch.allclose(score_all_items(process, samples)[:, 1:], expected[:, 1:], atol=1e-5)
 
 
+def test_group_encoder_beside_the_sasrec_state_adds_the_two_scores(dataset):
+    process = make_process(dataset, group_repr="encoder", scoring="max", readout="sasrec", eps=0.9)
+    model = process.model
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    state = process.allocate_history_greedily(samples)
+    assert int(state.num_groups.max()) > 1
+    encoded = process.scoring_group_reprs(state).detach()
+    table = model.item_embeddings.weight.detach()
+    whole = sasrec_with_weights_of(model, "sequence_encoder", dataset).sequence_repr(
+        samples.histories
+    )
+    scores = score_all_items(process, samples)
+    for row in range(len(samples)):
+        groups = encoded[row, : int(state.num_groups[row])]
+        expected = (groups @ table.T).max(dim=0).values + whole[row] @ table.T
+        assert torch.allclose(scores[row, 1:], expected[1:], atol=1e-5)
+    # one group: two SASRec encoders over the whole history, summed
+    one = make_process(dataset, group_repr="encoder", scoring="max", readout="sasrec", max_groups=1)
+    both = sum(
+        sasrec_with_weights_of(one.model, name, dataset).sequence_repr(samples.histories)
+        for name in ("group_encoder", "sequence_encoder")
+    )
+    expected = both @ one.model.item_embeddings.weight.T
+    assert torch.allclose(score_all_items(one, samples)[:, 1:], expected[:, 1:], atol=1e-5)
+
+
 def test_group_encoder_l_seq_and_likelihood_reward_read_the_encoded_groups(dataset):
     rewards = RewardConfig(likelihood_weight=1.0, allocation_weight=0.0)
     process = make_process(dataset, rewards, group_repr="encoder", scoring="lse", eps=0.9)

@@ -397,13 +397,18 @@ def test_a_max_scoring_preset_gets_the_group_encoder_rows(tmp_path):
             ).items()
             if value != chosen[key]
         }
-        for variant in ("group-encoder", "group-encoder-cluster", "group-encoder-max-groups-1")
+        for variant in rows
+        if variant.startswith("group-encoder")
     }
     encoder = {"group_repr": "encoder", "readout": "group"}
+    beside = {"group_repr": "encoder"}  # the preset's readout is already sasrec
     assert changed == {
         "group-encoder": encoder,
         "group-encoder-cluster": {**encoder, "join_logit": "cluster"},
         "group-encoder-max-groups-1": {**encoder, "max_groups": 1},
+        "group-encoder-beside": beside,
+        "group-encoder-beside-cluster": {**beside, "join_logit": "cluster"},
+        "group-encoder-beside-max-groups-1": {**beside, "max_groups": 1},
     }
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**preset, "scoring": "paper"}))
     assert "group-encoder" not in {

@@ -384,11 +384,14 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
 
 def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> list[Experiment]:
     """Whether groups pay when each is read by the sequence encoder (``group_repr
-    encoder``, readout group): the learned allocator, the cluster rule, and the one-group
-    control, which is SASRec trained in AdaSplit's loop."""
+    encoder``): alone (readout group) with the learned allocator, the cluster rule, and
+    the one-group control, which is SASRec trained in AdaSplit's loop; and beside a
+    SASRec state of the whole history (readout sasrec: ``SASRec(history) . e_c + max_i
+    group_i . e_c``), whose one-group control is two SASRec encoders summed."""
     if chosen["group_repr"] == "encoder" or chosen["scoring"] not in ("max", "lse"):
         return []
     encoder = {"group_repr": "encoder", "readout": "group"}
+    beside = {"group_repr": "encoder", "readout": "sasrec"}
     return [
         Experiment(dataset, f"{folder}/group-encoder", "AdaSplit+, group encoder "
                    "(group_repr encoder, readout group)", "plus", encoder,
@@ -399,6 +402,16 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
         Experiment(dataset, f"{folder}/group-encoder-max-groups-1", "AdaSplit+, group encoder, one "
                    "group (SASRec in AdaSplit's loop)", "plus", {**encoder, "max_groups": 1},
                    variant="group-encoder-max-groups-1"),
+        Experiment(dataset, f"{folder}/group-encoder-beside", "AdaSplit+, group encoder beside "
+                   "the SASRec state (readout sasrec)", "plus", beside,
+                   variant="group-encoder-beside"),
+        Experiment(dataset, f"{folder}/group-encoder-beside-cluster", "AdaSplit+, group encoder "
+                   "beside the SASRec state, cluster allocator", "plus",
+                   {**beside, "join_logit": "cluster"}, variant="group-encoder-beside-cluster"),
+        Experiment(dataset, f"{folder}/group-encoder-beside-max-groups-1", "AdaSplit+, group "
+                   "encoder beside the SASRec state, one group (two SASRec encoders summed)",
+                   "plus", {**beside, "max_groups": 1},
+                   variant="group-encoder-beside-max-groups-1"),
     ]  # fmt: skip
 
 
