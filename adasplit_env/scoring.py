@@ -1,6 +1,6 @@
 """Full-ranking scores of the AdaSplit recommender (paper section 3.3, Eq. 22).
 
-(With the ``max`` or ``lse`` scoring options, :func:`best_group_scores` instead.)
+(With the ``max``, ``lse`` or ``attend`` scoring options, :func:`best_group_scores` instead.)
 
 The history is allocated with argmax actions. Then for every candidate item
 c the policy runs with ``v = e_c``; the argmax group ``a(c)`` scores
@@ -21,6 +21,7 @@ import torch
 from adasplit_env.data.interactions import PAD
 from adasplit_env.data.split import Samples
 from adasplit_env.metrics import exclusion_mask
+from adasplit_env.model.config import GROUP_SCORINGS
 from adasplit_env.model.policy import masked_softmax
 from adasplit_env.process import AllocationProcess, AllocationState
 
@@ -41,7 +42,7 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
     """
     model = process.model
     policy = model.policy
-    if model.config.scoring in ("max", "lse"):
+    if model.config.scoring in GROUP_SCORINGS:
         return best_group_scores(process, samples)
     with torch.no_grad():
         groups = _greedy_groups(process, samples)
@@ -159,7 +160,7 @@ def _affinity_router(policy, group_reprs, group_mask, item_table):
 
 def best_group_scores(process: AllocationProcess, samples: Samples) -> torch.Tensor:
     """The ``max`` scoring option: ``max_i p_i . e_c`` over the greedily allocated
-    history's groups, (B, num_items + 1); the padding column is -inf."""
+    history's groups (or their ``lse`` or ``attend`` mix), (B, num_items + 1); the padding column is -inf."""
     with torch.no_grad():
         state = process.allocate_history_greedily(samples)
         scores = process.model.target_logits(
@@ -187,7 +188,7 @@ def rank_scores(
     target_ranks` counts them as the full scores would (ties against the
     target included). The returned tensor is not the full score matrix: use
     :func:`score_all_items` to recommend. Paths that do not route through the
-    Eq. 7 MLP (``max``/``lse`` scoring, ``join_logit affinity``) are scored in full.
+    Eq. 7 MLP (``max``/``lse``/``attend`` scoring, ``join_logit affinity``) are scored in full.
 
     With ``cutoff`` K, a user for whom K candidates certainly score at least the
     target's is not routed at all: the rank is exact where it is at most K and
@@ -196,7 +197,7 @@ def rank_scores(
     will leave out (the ``exclude`` it gets), which must not count towards K.
     """
     policy = process.model.policy
-    if process.model.config.scoring in ("max", "lse") or policy.join_logit == "affinity":
+    if process.model.config.scoring in GROUP_SCORINGS or policy.join_logit == "affinity":
         return score_all_items(process, samples)
     with torch.no_grad():
         groups = _greedy_groups(process, samples)

@@ -107,7 +107,8 @@ class TrainConfig:
         "paper",
         "item scoring: paper (the policy's argmax group per candidate, section 3.3), max "
         "(best-matching group, max_i p_i.e_c, also in L_seq) or lse (log-sum-exp over the "
-        "groups). Beyond the paper",
+        "groups) or attend (the groups weighed by the whole history's SASRec state, "
+        "softmax_i(p_i.s/sqrt(d)), then summed; needs --readout sasrec). Beyond the paper",
         choices=SCORINGS,
     )
     readout: str = _opt(
@@ -127,8 +128,8 @@ class TrainConfig:
         "a join's logit: sigmoid of its score (Eq. 7-8: in (0, 1) beside eps, saturates), "
         "linear (the score itself) or affinity ((v W_a) . p_i / sqrt(d), W_a starting at the "
         "identity: an item joins the group that predicts it) or cluster (not learned: an item "
-        "joins the group holding its co-occurrence cluster, else opens one; needs --scoring max "
-        "or lse). Beyond the paper",
+        "joins the group holding its co-occurrence cluster, else opens one; needs --scoring max, "
+        "lse or attend). Beyond the paper",
         choices=JOIN_LOGITS,
     )
     cluster_count: int = _opt(
@@ -140,8 +141,8 @@ class TrainConfig:
         "updater",
         "what represents a group where items are scored: updater (the paper's p_i, Eq. 9-11) or "
         "encoder (a SASRec encoder over the history with attention kept inside each group, read "
-        "at the group's newest item: one group is SASRec; needs --scoring max or lse). Beyond "
-        "the paper",
+        "at the group's newest item: one group is SASRec; needs --scoring max, lse or attend). "
+        "Beyond the paper",
         choices=GROUP_REPRS,
     )
     seq_rollout: str = _opt(

@@ -380,7 +380,7 @@ def test_cluster_join_puts_one_cluster_in_each_group(dataset, start):
             assert len(groups.unique()) == len(items_cluster.unique())
             if start == "zero":  # the empty first group is filled first
                 assert groups[0] == 0
-    with pytest.raises(ConfigError, match="needs scoring max or lse"):
+    with pytest.raises(ConfigError, match="needs scoring max, lse or attend"):
         ModelConfig(num_users=3, num_items=5, join_logit="cluster")
 
 
@@ -477,6 +477,37 @@ def test_group_encoder_beside_the_sasrec_state_adds_the_two_scores(dataset):
     assert torch.allclose(score_all_items(one, samples)[:, 1:], expected[:, 1:], atol=1e-5)
 
 
+def test_attend_scoring_weighs_the_groups_by_the_sequence_state(dataset):
+    with pytest.raises(ConfigError, match="scoring attend needs readout sasrec"):
+        ModelConfig(num_users=3, num_items=5, scoring="attend")
+    process = make_process(
+        dataset, group_repr="encoder", scoring="attend", readout="sasrec", eps=0.9
+    )
+    model = process.model
+    samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
+    state = process.allocate_history_greedily(samples)
+    assert int(state.num_groups.max()) > 1
+    encoded = process.scoring_group_reprs(state).detach().double()
+    table = model.item_embeddings.weight.detach().double()
+    whole = model.sequence_state(samples.histories).detach().double()
+    scores = score_all_items(process, samples).double()
+    for row in range(len(samples)):
+        groups = encoded[row, : int(state.num_groups[row])]  # (h, d)
+        relevance = groups @ whole[row] / groups.shape[1] ** 0.5
+        weights = relevance.exp() / relevance.exp().sum()
+        expected = (weights @ groups + whole[row]) @ table.T
+        assert torch.allclose(scores[row, 1:], expected[1:], atol=1e-4)
+    # with one group the weight is 1: the same scores as max
+    one = make_process(
+        dataset, group_repr="encoder", scoring="attend", readout="sasrec", max_groups=1
+    )
+    as_max = AllocationProcess(AdaSplitModel(replace(one.model.config, scoring="max")).eval())
+    as_max.model.load_state_dict(one.model.state_dict())
+    assert torch.allclose(
+        score_all_items(one, samples), score_all_items(as_max, samples), atol=1e-5
+    )
+
+
 def test_group_encoder_l_seq_and_likelihood_reward_read_the_encoded_groups(dataset):
     rewards = RewardConfig(likelihood_weight=1.0, allocation_weight=0.0)
     process = make_process(dataset, rewards, group_repr="encoder", scoring="lse", eps=0.9)
@@ -501,7 +532,7 @@ def test_group_encoder_l_seq_and_likelihood_reward_read_the_encoded_groups(datas
 
 
 def test_group_encoder_needs_max_or_lse_scoring_and_trains(dataset, tmp_path):
-    with pytest.raises(ConfigError, match="group_repr encoder needs scoring max or lse"):
+    with pytest.raises(ConfigError, match="group_repr encoder needs scoring max, lse or attend"):
         ModelConfig(num_users=3, num_items=5, group_repr="encoder")
     config = TrainConfig(
         epochs=1, dim=8, max_len=6, eval_users=30, progress=False, threads=1,

@@ -409,6 +409,7 @@ def test_a_max_scoring_preset_gets_the_group_encoder_rows(tmp_path):
         "group-encoder-beside": beside,
         "group-encoder-beside-cluster": {**beside, "join_logit": "cluster"},
         "group-encoder-beside-max-groups-1": {**beside, "max_groups": 1},
+        "group-encoder-attend-cluster": {**beside, "join_logit": "cluster", "scoring": "attend"},
     }
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**preset, "scoring": "paper"}))
     assert "group-encoder" not in {

@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 from adasplit_env.data.interactions import PAD
-from adasplit_env.model.config import ModelConfig
+from adasplit_env.errors import ConfigError
+from adasplit_env.model.config import GROUP_SCORINGS, ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
-from adasplit_env.model.policy import AllocationPolicyHead
+from adasplit_env.model.policy import AllocationPolicyHead, group_dots, masked_softmax
 from adasplit_env.model.sequence import SASREC_DROPOUT, SASRecEncoder
 from adasplit_env.model.updaters import make_group_updater
 
@@ -112,15 +113,26 @@ class AdaSplitModel(nn.Module):
         return group_reprs @ self.item_embeddings.weight.T
 
     def best_group_logits(
-        self, group_reprs: torch.Tensor, group_mask: torch.Tensor
+        self,
+        group_reprs: torch.Tensor,
+        group_mask: torch.Tensor,
+        sequence_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``max_i p_i . e_c`` (``scoring max``) or ``log sum_i exp(p_i . e_c)``
-        (``scoring lse``) over each user's active groups, (B, num_items + 1);
-        ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
+        (``scoring lse``) over each user's active groups, or ``(sum_i z_i p_i) . e_c``
+        with ``z = softmax_i(p_i . s / sqrt(d))`` (``scoring attend``, ``s`` the
+        ``sequence_state``), (B, num_items + 1); ``group_reprs`` (B, G, d),
+        ``group_mask`` (B, G), ``sequence_state`` (B, d).
         """
         used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
         groups, mask = group_reprs[:, :used], group_mask[:, :used]
         items = self.item_embeddings.weight
+        if self.config.scoring == "attend":
+            if sequence_state is None:
+                raise ConfigError("scoring attend needs the sequence state (readout sasrec)")
+            relevance = group_dots(groups, sequence_state) / groups.shape[2] ** 0.5
+            weights = masked_softmax(relevance, mask)  # (B, G'): which interest is active
+            return (weights[:, :, None] * groups).sum(dim=1) @ items.T
         if self.config.scoring == "lse":
             logits = torch.einsum("bgd,id->bgi", groups, items)
             return torch.logsumexp(logits.masked_fill(~mask[:, :, None], -torch.inf), dim=1)
@@ -147,8 +159,8 @@ class AdaSplitModel(nn.Module):
         """Logits of the target over all items under the ``scoring`` rule, (B, num_items + 1):
         the target's chosen group (Eq. 20) or the best group of the history (``max``),
         plus ``sequence_state . e_c`` with ``readout sasrec``."""
-        if self.config.scoring in ("max", "lse"):
-            logits = self.best_group_logits(group_reprs, group_mask)
+        if self.config.scoring in GROUP_SCORINGS:
+            logits = self.best_group_logits(group_reprs, group_mask, sequence_state)
         else:
             logits = self.item_logits(chosen_group_repr)
         if sequence_state is not None:

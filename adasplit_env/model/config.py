@@ -14,7 +14,9 @@ ENCODERS = ("bidirectional", "causal", "none")
 GROUP_UPDATERS = ("attn_gru", "lstm", "mean")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
-SCORINGS = ("paper", "max", "lse")
+SCORINGS = ("paper", "max", "lse", "attend")
+# the scorings that read every group of the history, not one routed group per candidate
+GROUP_SCORINGS = ("max", "lse", "attend")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
 JOIN_LOGITS = ("sigmoid", "linear", "affinity", "cluster")
@@ -44,7 +46,10 @@ class ModelConfig:
     ``scoring`` is how a candidate item is scored: ``paper`` (section 3.3: the
     policy's argmax group for that item) or ``max`` (the best-matching group,
     ``max_i p_i . e_c``, as multi-interest recommenders score; L_seq is then
-    trained on the same rule) or ``lse`` (its smooth form, ``log sum_i exp(p_i . e_c)``). ``readout`` is what scores items: ``group``
+    trained on the same rule) or ``lse`` (its smooth form, ``log sum_i exp(p_i . e_c)``)
+    or ``attend`` (the groups mixed by the whole history's SASRec state ``s``:
+    ``(sum_i z_i p_i) . e_c`` with ``z = softmax_i(p_i . s / sqrt(d))``, so the context
+    says which interest is active now; needs ``readout sasrec``). ``readout`` is what scores items: ``group``
     (the paper: the group representation) or ``sasrec`` (the group plus the
     state of a SASRec encoder over the whole history, 2 blocks x 2 heads,
     dropout 0.5, on the same item table: with the group part at zero it is
@@ -124,14 +129,19 @@ class ModelConfig:
                 raise ConfigError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
                 )
+        if self.scoring == "attend" and self.readout != "sasrec":
+            raise ConfigError(
+                "scoring attend needs readout sasrec (the whole history's SASRec state is "
+                "what weighs the groups)"
+            )
         if self.join_logit == "cluster" and self.scoring == "paper":
             raise ConfigError(
-                "join_logit cluster needs scoring max or lse (the paper's scoring routes each "
+                "join_logit cluster needs scoring max, lse or attend (the paper's scoring routes each "
                 "candidate through the learned join scores, which the cluster rule has not)"
             )
         if self.group_repr == "encoder" and self.scoring == "paper":
             raise ConfigError(
-                "group_repr encoder needs scoring max or lse (the paper's scoring routes each "
+                "group_repr encoder needs scoring max, lse or attend (the paper's scoring routes each "
                 "candidate through the policy, which reads the updater's groups)"
             )
         if int(self.cluster_count) < 1:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adasplit_env.errors import ConfigError
+from adasplit_env.model.config import GROUP_SCORINGS
 
 BUDGET_KEYS = (
     "dataset",
@@ -365,7 +366,7 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
         )
     # the learned allocator swapped for co-occurrence clusters (not learned): whether
     # interest groups pay where the learned one splits by time (adasplit_env/coherence.py)
-    if chosen["join_logit"] != "cluster" and chosen["scoring"] in ("max", "lse"):
+    if chosen["join_logit"] != "cluster" and chosen["scoring"] in GROUP_SCORINGS:
         rows.append(
             Experiment(
                 dataset,
@@ -387,8 +388,9 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
     encoder``): alone (readout group) with the learned allocator, the cluster rule, and
     the one-group control, which is SASRec trained in AdaSplit's loop; and beside a
     SASRec state of the whole history (readout sasrec: ``SASRec(history) . e_c + max_i
-    group_i . e_c``), whose one-group control is two SASRec encoders summed."""
-    if chosen["group_repr"] == "encoder" or chosen["scoring"] not in ("max", "lse"):
+    group_i . e_c``), whose one-group control is two SASRec encoders summed; and the
+    cluster groups weighed by that state (scoring attend) instead of their max."""
+    if chosen["group_repr"] == "encoder" or chosen["scoring"] not in GROUP_SCORINGS:
         return []
     encoder = {"group_repr": "encoder", "readout": "group"}
     beside = {"group_repr": "encoder", "readout": "sasrec"}
@@ -412,6 +414,12 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
                    "encoder beside the SASRec state, one group (two SASRec encoders summed)",
                    "plus", {**beside, "max_groups": 1},
                    variant="group-encoder-beside-max-groups-1"),
+        # the context weighs the groups instead of a max (with one group the same model as
+        # the row above, which is its control)
+        Experiment(dataset, f"{folder}/group-encoder-attend-cluster", "AdaSplit+, group encoder "
+                   "beside the SASRec state, cluster allocator, groups weighed by the state "
+                   "(scoring attend)", "plus", {**beside, "join_logit": "cluster",
+                   "scoring": "attend"}, variant="group-encoder-attend-cluster"),
     ]  # fmt: skip
 
 
