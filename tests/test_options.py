@@ -531,7 +531,7 @@ def test_group_encoder_l_seq_and_likelihood_reward_read_the_encoded_groups(datas
     assert not torch.allclose(logits, updater_logits, atol=1e-3)
 
 
-def test_group_encoder_needs_max_or_lse_scoring_and_trains(dataset, tmp_path):
+def test_group_encoder_needs_a_group_scoring_and_trains(dataset, tmp_path):
     with pytest.raises(ConfigError, match="group_repr encoder needs scoring max, lse or attend"):
         ModelConfig(num_users=3, num_items=5, group_repr="encoder")
     config = TrainConfig(

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from adasplit_env.data.interactions import PAD
-from adasplit_env.errors import ConfigError
-from adasplit_env.model.config import GROUP_SCORINGS, ModelConfig
+from adasplit_env.model.config import ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
 from adasplit_env.model.policy import AllocationPolicyHead, group_dots, masked_softmax
@@ -112,27 +111,25 @@ class AdaSplitModel(nn.Module):
         """Eq. 20's logits ``p_a . e_i`` for every item, (B, num_items + 1)."""
         return group_reprs @ self.item_embeddings.weight.T
 
+    def attended_groups(
+        self, group_reprs: torch.Tensor, group_mask: torch.Tensor, sequence_state: torch.Tensor
+    ) -> torch.Tensor:
+        """``scoring attend``: ``sum_i z_i p_i`` with ``z = softmax_i(p_i . s / sqrt(d))``
+        over each user's active groups, ``s`` the whole history's SASRec state, (B, d)."""
+        relevance = group_dots(group_reprs, sequence_state) / group_reprs.shape[2] ** 0.5
+        weights = masked_softmax(relevance, group_mask)  # (B, G): which interest is active
+        return (weights[:, :, None] * group_reprs).sum(dim=1)
+
     def best_group_logits(
-        self,
-        group_reprs: torch.Tensor,
-        group_mask: torch.Tensor,
-        sequence_state: torch.Tensor | None = None,
+        self, group_reprs: torch.Tensor, group_mask: torch.Tensor
     ) -> torch.Tensor:
         """``max_i p_i . e_c`` (``scoring max``) or ``log sum_i exp(p_i . e_c)``
-        (``scoring lse``) over each user's active groups, or ``(sum_i z_i p_i) . e_c``
-        with ``z = softmax_i(p_i . s / sqrt(d))`` (``scoring attend``, ``s`` the
-        ``sequence_state``), (B, num_items + 1); ``group_reprs`` (B, G, d),
-        ``group_mask`` (B, G), ``sequence_state`` (B, d).
+        (``scoring lse``) over each user's active groups, (B, num_items + 1);
+        ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
         """
         used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
         groups, mask = group_reprs[:, :used], group_mask[:, :used]
         items = self.item_embeddings.weight
-        if self.config.scoring == "attend":
-            if sequence_state is None:
-                raise ConfigError("scoring attend needs the sequence state (readout sasrec)")
-            relevance = group_dots(groups, sequence_state) / groups.shape[2] ** 0.5
-            weights = masked_softmax(relevance, mask)  # (B, G'): which interest is active
-            return (weights[:, :, None] * groups).sum(dim=1) @ items.T
         if self.config.scoring == "lse":
             logits = torch.einsum("bgd,id->bgi", groups, items)
             return torch.logsumexp(logits.masked_fill(~mask[:, :, None], -torch.inf), dim=1)
@@ -157,10 +154,14 @@ class AdaSplitModel(nn.Module):
         sequence_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits of the target over all items under the ``scoring`` rule, (B, num_items + 1):
-        the target's chosen group (Eq. 20) or the best group of the history (``max``),
-        plus ``sequence_state . e_c`` with ``readout sasrec``."""
-        if self.config.scoring in GROUP_SCORINGS:
-            logits = self.best_group_logits(group_reprs, group_mask, sequence_state)
+        the target's chosen group (Eq. 20) or the best group of the history (``max``) or
+        the groups weighed by the state (``attend``), plus ``sequence_state . e_c`` with
+        ``readout sasrec`` (which ``attend`` needs: the config says so)."""
+        if self.config.scoring == "attend":  # one vector per user, so one product with E
+            mixed = self.attended_groups(group_reprs, group_mask, sequence_state)
+            return self.item_logits(mixed + sequence_state)
+        if self.config.scoring in ("max", "lse"):
+            logits = self.best_group_logits(group_reprs, group_mask)
         else:
             logits = self.item_logits(chosen_group_repr)
         if sequence_state is not None:

@@ -390,36 +390,32 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
     SASRec state of the whole history (readout sasrec: ``SASRec(history) . e_c + max_i
     group_i . e_c``), whose one-group control is two SASRec encoders summed; and the
     cluster groups weighed by that state (scoring attend) instead of their max."""
-    if chosen["group_repr"] == "encoder" or chosen["scoring"] not in GROUP_SCORINGS:
+    # max or lse: rows with readout group cannot take attend (it reads the SASRec state)
+    if chosen["group_repr"] == "encoder" or chosen["scoring"] not in ("max", "lse"):
         return []
     encoder = {"group_repr": "encoder", "readout": "group"}
     beside = {"group_repr": "encoder", "readout": "sasrec"}
+    cluster = {"join_logit": "cluster"}
+    rows = (
+        ("group-encoder", " (group_repr encoder, readout group)", encoder),
+        ("group-encoder-cluster", ", cluster allocator", {**encoder, **cluster}),
+        ("group-encoder-max-groups-1", ", one group (SASRec in AdaSplit's loop)",
+         {**encoder, "max_groups": 1}),
+        ("group-encoder-beside", " beside the SASRec state (readout sasrec)", beside),
+        ("group-encoder-beside-cluster", " beside the SASRec state, cluster allocator",
+         {**beside, **cluster}),
+        ("group-encoder-beside-max-groups-1", " beside the SASRec state, one group (two SASRec "
+         "encoders summed)", {**beside, "max_groups": 1}),
+        # the context weighs the groups instead of a max; with one group it is the same
+        # model as the row above, which is its control
+        ("group-encoder-attend-cluster", " beside the SASRec state, cluster allocator, groups "
+         "weighed by the state (scoring attend)", {**beside, **cluster, "scoring": "attend"}),
+    )  # fmt: skip
     return [
-        Experiment(dataset, f"{folder}/group-encoder", "AdaSplit+, group encoder "
-                   "(group_repr encoder, readout group)", "plus", encoder,
-                   variant="group-encoder"),
-        Experiment(dataset, f"{folder}/group-encoder-cluster", "AdaSplit+, group encoder, cluster "
-                   "allocator", "plus", {**encoder, "join_logit": "cluster"},
-                   variant="group-encoder-cluster"),
-        Experiment(dataset, f"{folder}/group-encoder-max-groups-1", "AdaSplit+, group encoder, one "
-                   "group (SASRec in AdaSplit's loop)", "plus", {**encoder, "max_groups": 1},
-                   variant="group-encoder-max-groups-1"),
-        Experiment(dataset, f"{folder}/group-encoder-beside", "AdaSplit+, group encoder beside "
-                   "the SASRec state (readout sasrec)", "plus", beside,
-                   variant="group-encoder-beside"),
-        Experiment(dataset, f"{folder}/group-encoder-beside-cluster", "AdaSplit+, group encoder "
-                   "beside the SASRec state, cluster allocator", "plus",
-                   {**beside, "join_logit": "cluster"}, variant="group-encoder-beside-cluster"),
-        Experiment(dataset, f"{folder}/group-encoder-beside-max-groups-1", "AdaSplit+, group "
-                   "encoder beside the SASRec state, one group (two SASRec encoders summed)",
-                   "plus", {**beside, "max_groups": 1},
-                   variant="group-encoder-beside-max-groups-1"),
-        # the context weighs the groups instead of a max (with one group the same model as
-        # the row above, which is its control)
-        Experiment(dataset, f"{folder}/group-encoder-attend-cluster", "AdaSplit+, group encoder "
-                   "beside the SASRec state, cluster allocator, groups weighed by the state "
-                   "(scoring attend)", "plus", {**beside, "join_logit": "cluster",
-                   "scoring": "attend"}, variant="group-encoder-attend-cluster"),
+        Experiment(dataset, f"{folder}/{name}",
+                   f"AdaSplit+, group encoder{label}",
+                   "plus", overrides, variant=name)
+        for name, label, overrides in rows
     ]  # fmt: skip
 
 
