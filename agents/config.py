@@ -28,6 +28,9 @@ from adasplit_env.model.config import (
     RewardConfig,
 )
 
+# what REINFORCE subtracts from its returns (agents.reinforce): none is the paper
+REINFORCE_BASELINES = ("none", "batch_mean", "greedy")
+
 
 def _opt(default, help: str, **extra):
     return field(default=default, metadata={"help": help, **extra})
@@ -172,8 +175,10 @@ class TrainConfig:
     reinforce_baseline: str = _opt(
         "none",
         "reinforce: subtract from each step's return the batch mean at that step "
-        "(batch_mean) or nothing (none, the paper)",
-        choices=("none", "batch_mean"),
+        "(batch_mean), the return of the same episode's argmax (greedy) rollout at that "
+        "step (greedy: self-critical, only what beats the allocation prediction makes is "
+        "reinforced), or nothing (none, the paper). Beyond the paper",
+        choices=REINFORCE_BASELINES,
     )
     rl_gradient: str = _opt(
         "full",

@@ -11,10 +11,16 @@ target with sampled actions. Then
 
 Beyond the paper (off by default): ``--reinforce-baseline batch_mean``
 subtracts from each return the mean return of the batch's episodes at the same
-step (a baseline: the gradient stays unbiased, its variance falls);
+step, and ``--reinforce-baseline greedy`` the return the same episode earns
+under the argmax policy at that step (self-critical: Rennie et al., 2017), so
+that only what a sampled allocation earns beyond the allocation prediction
+makes is reinforced. Neither depends on the sampled actions, so the gradient
+stays unbiased and its variance falls; the greedy one also removes what the
+sample itself is worth (a hard target is hard whatever the allocation).
 ``--rl-gradient policy`` stops L_rl at the policy's inputs (see
 :meth:`Agent.policy_logits`); ``--seq-rollout greedy`` trains L_seq on a
-second, argmax rollout (see :meth:`Agent.sequence_rollout`).
+second, argmax rollout (see :meth:`Agent.sequence_rollout`), which the greedy
+baseline then reuses.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import torch
 
 from adasplit_env.data.split import Samples
 from adasplit_env.process import discounted_returns
-from agents.base import Agent, run_episodes
+from agents.base import Agent, Rollout, run_episodes
 
 
 def step_mean(values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
@@ -39,11 +45,10 @@ class ReinforceAgent(Agent):
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
-        returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
-        if getattr(self.config, "reinforce_baseline", "none") == "batch_mean":
-            returns = returns - step_mean(returns, rollout.active)
-        rl_loss = -(returns * rollout.log_probs).sum(dim=1).mean()
-        seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
+        seq_rollout = self.sequence_rollout(rollout, batch)
+        advantages = self.advantages(rollout, batch, seq_rollout)
+        rl_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()
+        seq_loss = self.sequence_loss(seq_rollout, batch)
         loss = seq_loss + self.config.beta * rl_loss
         stats = rollout.summary()
         stats.update(
@@ -53,4 +58,34 @@ class ReinforceAgent(Agent):
                 "losses/total": loss.item(),
             }
         )
+        if self.baseline == "greedy":
+            # what sampling earned over the argmax allocation, per episode (> 0: exploring pays)
+            stats["charts/return_over_greedy"] = advantages[:, 0].mean().item()
         return loss, stats
+
+    @property
+    def baseline(self) -> str:
+        return getattr(self.config, "reinforce_baseline", "none")
+
+    def advantages(
+        self, rollout: Rollout, batch: Samples, greedy_rollout: Rollout | None = None
+    ) -> torch.Tensor:
+        """(B, T) what multiplies ``log pi(a_T | s_T)`` in L_rl: the returns ``G_T`` of
+        Eq. 18 less the chosen baseline (zero once an episode is over). The greedy
+        baseline reads ``greedy_rollout`` when it is an argmax rollout of ``batch``
+        already made (``seq_rollout greedy``), else rolls one out without gradients;
+        episodes have the same steps under any actions, so the returns align."""
+        returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
+        if self.baseline == "batch_mean":
+            return returns - step_mean(returns, rollout.active)
+        if self.baseline == "greedy":
+            if greedy_rollout is None or greedy_rollout is rollout:
+                with torch.no_grad():
+                    greedy_rollout = run_episodes(
+                        self.process, batch, self.policy_logits, greedy=True
+                    )
+            greedy_returns = discounted_returns(
+                greedy_rollout.rewards.detach(), self.config.lambda_d
+            )
+            return torch.where(rollout.active, returns - greedy_returns, 0.0)
+        return returns

@@ -14,7 +14,7 @@ from adasplit_env.errors import ConfigError
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.model.init import init_weights
-from adasplit_env.process import AllocationProcess
+from adasplit_env.process import AllocationProcess, discounted_returns
 from adasplit_env.scoring import score_all_items
 from agents.base import run_episodes
 from agents.config import TrainConfig
@@ -203,6 +203,32 @@ def test_step_mean_baseline_by_hand():
     assert step_mean(returns, active).tolist() == [[2.0, 3.0, 3.0], [2.0, 3.0, 0.0]]
 
 
+@pytest.mark.parametrize("seq_rollout", ["sampled", "greedy"])
+def test_greedy_baseline_is_what_the_argmax_allocation_earns(dataset, tmp_path, seq_rollout):
+    config = TrainConfig(
+        dim=8, max_len=6, batch_size=64, scoring="max", likelihood_reward=1.0, eps=0.9,
+        join_logit="linear", temperature=0.2, reinforce_baseline="greedy", seq_rollout=seq_rollout,
+        run_dir=str(tmp_path / "run"), progress=False,
+    )  # fmt: skip
+    agent = Trainer(config, dataset=dataset).agent
+    init_weights(agent.model, std=0.5)  # a policy that depends on its inputs
+    agent.eval()  # no dropout: the same actions earn the same rewards
+    batch = Trainer(config, dataset=dataset).train_samples.subset(slice(0, 64))
+    sampled = run_episodes(
+        agent.process, batch, agent.policy_logits, generator=torch.Generator().manual_seed(0)
+    )
+    greedy = run_episodes(agent.process, batch, agent.policy_logits, greedy=True)
+    # an argmax rollout already made (seq_rollout greedy) is reused, else one is rolled out
+    advantages = agent.advantages(sampled, batch, greedy if seq_rollout == "greedy" else None)
+    by_hand = discounted_returns(sampled.rewards, 0.9) - discounted_returns(greedy.rewards, 0.9)
+    assert torch.allclose(advantages, torch.where(sampled.active, by_hand, 0.0))
+    # an episode that sampled the argmax allocation throughout reinforces nothing
+    as_greedy = ((sampled.actions == greedy.actions) | ~sampled.active).all(dim=1)
+    assert 0 < int(as_greedy.sum()) < len(as_greedy)
+    assert advantages[as_greedy].abs().max() == 0
+    assert advantages[~as_greedy].abs().max() > 1e-3
+
+
 @pytest.mark.parametrize("rl_gradient", ["full", "policy"])
 def test_rl_gradient_policy_stops_at_the_policys_inputs(dataset, tmp_path, rl_gradient):
     config = TrainConfig(
@@ -230,12 +256,13 @@ def test_rl_gradient_policy_stops_at_the_policys_inputs(dataset, tmp_path, rl_gr
         assert rl_on_embeddings > 1e-4
 
 
-def test_options_train_end_to_end(dataset, tmp_path):
+@pytest.mark.parametrize("baseline", ["batch_mean", "greedy"])
+def test_options_train_end_to_end(dataset, tmp_path, baseline):
     config = TrainConfig(
         dim=8, max_len=6, batch_size=32, epochs=1, eval_users=20, group_start="learned",
         readout="sasrec",
         scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.0, temperature=0.3,
-        reinforce_baseline="batch_mean", rl_gradient="policy", run_dir=str(tmp_path / "run"),
+        reinforce_baseline=baseline, rl_gradient="policy", run_dir=str(tmp_path / "run"),
         progress=False,
     )  # fmt: skip
     results = Trainer(config, dataset=dataset).fit()

@@ -349,7 +349,7 @@ def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
     assert experiments("plus-ablations", "synthetic", configs) == []  # no preset, no rows
     preset = {**SMALL, "group_start": "zero", "readout": "sasrec"}
     (configs / "synthetic-plus.yaml").write_text(json.dumps(preset))
-    assert len(experiments("plus-ablations", "synthetic", configs)) == 3 * 9  # 3 seeds a row
+    assert len(experiments("plus-ablations", "synthetic", configs)) == 3 * 10  # 3 seeds a row
     rows = experiments("plus-ablations", "synthetic", configs, seeds=1)
     assert rows[0].name == "plus/readout-sasrec"  # the preset's own run, reused
     chosen = comparable(run_state(rows[0], tmp_path, configs).options)
@@ -365,6 +365,7 @@ def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
         "curriculum": {"linear", "keep", "none"},  # exponential is the preset's
         "encoder": {"causal", "none"},
         "max_groups": {1},  # the one-group control
+        "reinforce_baseline": {"greedy"},  # the self-critical learner
     }
 
 
@@ -410,6 +411,7 @@ def test_a_max_scoring_preset_gets_the_group_encoder_rows(tmp_path):
         "group-encoder-beside-cluster": {**beside, "join_logit": "cluster"},
         "group-encoder-beside-max-groups-1": {**beside, "max_groups": 1},
         "group-encoder-attend-cluster": {**beside, "join_logit": "cluster", "scoring": "attend"},
+        "group-encoder-greedy": {**encoder, "reinforce_baseline": "greedy"},
     }
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**preset, "scoring": "paper"}))
     assert "group-encoder" not in {

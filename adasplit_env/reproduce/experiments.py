@@ -378,6 +378,7 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
             )
         )
     rows += _group_encoder_rows(dataset, folder, chosen)
+    rows += _greedy_baseline_rows(dataset, folder, chosen)
     rows += _long_history_rows(dataset, folder, chosen)
     # a swap that equals an AdaSplit+ step reads that step's runs instead of a copy
     return [rows[0], *(_as_plus_step(row, configs) for row in rows[1:])]
@@ -415,6 +416,32 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
         Experiment(dataset, f"{folder}/{name}",
                    f"AdaSplit+, group encoder{label}",
                    "plus", overrides, variant=name)
+        for name, label, overrides in rows
+    ]  # fmt: skip
+
+
+def _greedy_baseline_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> list[Experiment]:
+    """Whether the learned allocator splits badly for want of a better gradient: the
+    preset, and its learned allocator reading encoder groups (which otherwise makes
+    singletons), with REINFORCE's baseline the argmax rollout's return (self-critical)
+    instead of the batch mean. Their controls are the preset and ``group-encoder``."""
+    if chosen["algo"] != "reinforce" or chosen["join_logit"] == "cluster":
+        return []
+    if chosen["reinforce_baseline"] == "greedy":
+        return []
+    greedy = {"reinforce_baseline": "greedy"}
+    rows = [("baseline-greedy", ", greedy baseline (reinforce_baseline greedy)", greedy)]
+    if chosen["group_repr"] != "encoder" and chosen["scoring"] in ("max", "lse"):
+        rows.append(
+            (
+                "group-encoder-greedy",
+                ", group encoder (group_repr encoder, readout group), greedy baseline",
+                {**greedy, "group_repr": "encoder", "readout": "group"},
+            )
+        )
+    return [
+        Experiment(dataset, f"{folder}/{name}", f"AdaSplit+{label}", "plus", overrides,
+                   variant=name)
         for name, label, overrides in rows
     ]  # fmt: skip
 
