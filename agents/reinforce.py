@@ -46,7 +46,8 @@ class ReinforceAgent(Agent):
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
         seq_rollout = self.sequence_rollout(rollout, batch)
-        advantages = self.advantages(rollout, batch, seq_rollout)
+        greedy_rollout = self.baseline_rollout(rollout, batch, seq_rollout)
+        advantages = self.advantages(rollout, greedy_rollout)
         rl_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()
         seq_loss = self.sequence_loss(seq_rollout, batch)
         loss = seq_loss + self.config.beta * rl_loss
@@ -58,32 +59,40 @@ class ReinforceAgent(Agent):
                 "losses/total": loss.item(),
             }
         )
-        if self.baseline == "greedy":
-            # what sampling earned over the argmax allocation, per episode (> 0: exploring pays)
-            stats["charts/return_over_greedy"] = advantages[:, 0].mean().item()
+        if greedy_rollout is not None:
+            # an episode's return (as charts/episode_return) less the argmax episode's
+            gap = rollout.rewards.detach().sum(1) - greedy_rollout.rewards.detach().sum(1)
+            stats["charts/return_over_greedy"] = gap.mean().item()
         return loss, stats
 
     @property
     def baseline(self) -> str:
         return getattr(self.config, "reinforce_baseline", "none")
 
-    def advantages(
-        self, rollout: Rollout, batch: Samples, greedy_rollout: Rollout | None = None
-    ) -> torch.Tensor:
+    def baseline_rollout(
+        self, rollout: Rollout, batch: Samples, seq_rollout: Rollout
+    ) -> Rollout | None:
+        """The argmax rollout of ``batch`` the greedy baseline reads (None for the other
+        baselines): ``seq_rollout`` when it is one (``seq_rollout greedy``), else a new
+        one, without gradients."""
+        if self.baseline != "greedy":
+            return None
+        if seq_rollout is not rollout:
+            return seq_rollout
+        with torch.no_grad():
+            return run_episodes(self.process, batch, self.policy_logits, greedy=True)
+
+    def advantages(self, rollout: Rollout, greedy_rollout: Rollout | None = None) -> torch.Tensor:
         """(B, T) what multiplies ``log pi(a_T | s_T)`` in L_rl: the returns ``G_T`` of
         Eq. 18 less the chosen baseline (zero once an episode is over). The greedy
-        baseline reads ``greedy_rollout`` when it is an argmax rollout of ``batch``
-        already made (``seq_rollout greedy``), else rolls one out without gradients;
-        episodes have the same steps under any actions, so the returns align."""
+        baseline is ``greedy_rollout``'s returns at the same steps: episodes have the
+        same steps under any actions, so they align."""
         returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
         if self.baseline == "batch_mean":
             return returns - step_mean(returns, rollout.active)
         if self.baseline == "greedy":
-            if greedy_rollout is None or greedy_rollout is rollout:
-                with torch.no_grad():
-                    greedy_rollout = run_episodes(
-                        self.process, batch, self.policy_logits, greedy=True
-                    )
+            if greedy_rollout is None:
+                raise ValueError("the greedy baseline needs the argmax rollout of the batch")
             greedy_returns = discounted_returns(
                 greedy_rollout.rewards.detach(), self.config.lambda_d
             )

@@ -219,7 +219,11 @@ def test_greedy_baseline_is_what_the_argmax_allocation_earns(dataset, tmp_path, 
     )
     greedy = run_episodes(agent.process, batch, agent.policy_logits, greedy=True)
     # an argmax rollout already made (seq_rollout greedy) is reused, else one is rolled out
-    advantages = agent.advantages(sampled, batch, greedy if seq_rollout == "greedy" else None)
+    made = greedy if seq_rollout == "greedy" else sampled  # what sequence_rollout returns
+    baseline = agent.baseline_rollout(sampled, batch, made)
+    assert (baseline is greedy) == (seq_rollout == "greedy")
+    assert torch.equal(baseline.actions, greedy.actions)
+    advantages = agent.advantages(sampled, baseline)
     by_hand = discounted_returns(sampled.rewards, 0.9) - discounted_returns(greedy.rewards, 0.9)
     assert torch.allclose(advantages, torch.where(sampled.active, by_hand, 0.0))
     # an episode that sampled the argmax allocation throughout reinforces nothing
@@ -568,3 +572,27 @@ def test_group_encoder_needs_a_group_scoring_and_trains(dataset, tmp_path):
     )  # fmt: skip
     results = Trainer(config, dataset=dataset).fit()
     assert 0.0 <= results["test"]["NDCG@10"] <= 100.0
+
+
+def test_allocation_gap_is_zero_for_a_fixed_rule_and_matches_the_rollouts(dataset):
+    from adasplit_env.clusters import fit_item_clusters
+    from adasplit_env.reproduce.allocation_gap import allocation_gap
+
+    samples = dataset.split.train_samples(6)
+    rule = make_process(dataset, join_logit="cluster", scoring="max", cluster_count=3)
+    fit_item_clusters(rule.model, dataset.split)
+    fixed = allocation_gap(rule, samples, count=64)
+    assert fixed.mean == 0 and fixed.std == 0  # a deterministic policy: sampled = argmax
+    assert fixed.groups_sampled == fixed.groups_greedy > 1
+    # a learned policy's gap is the difference of a sampled and an argmax rollout
+    learned = make_process(dataset, scoring="max", join_logit="linear", eps=0.9, temperature=5.0)
+    gap = allocation_gap(learned, samples, count=64, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    chosen = torch.randperm(len(samples), generator=generator)[:64]
+    batch = samples.subset(chosen)
+    scored = AllocationProcess(learned.model, RewardConfig(likelihood_weight=1.0))
+    sampled = run_episodes(scored, batch, scored.policy_logits, generator=generator)
+    greedy = run_episodes(scored, batch, scored.policy_logits, greedy=True)
+    by_hand = sampled.target_log_likelihood - greedy.target_log_likelihood
+    assert gap.mean == pytest.approx(by_hand.mean().item(), abs=1e-6)
+    assert gap.groups_sampled != gap.groups_greedy and abs(gap.mean) > 1e-3
