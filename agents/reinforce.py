@@ -93,8 +93,8 @@ class ReinforceAgent(Agent):
         if self.baseline == "greedy":
             if greedy_rollout is None:
                 raise ValueError("the greedy baseline needs the argmax rollout of the batch")
-            greedy_returns = discounted_returns(
+            # both are zero past an episode's end (its rewards are), so the difference is too
+            return returns - discounted_returns(
                 greedy_rollout.rewards.detach(), self.config.lambda_d
             )
-            return torch.where(rollout.active, returns - greedy_returns, 0.0)
         return returns

@@ -210,10 +210,11 @@ def test_greedy_baseline_is_what_the_argmax_allocation_earns(dataset, tmp_path, 
         join_logit="linear", temperature=0.2, reinforce_baseline="greedy", seq_rollout=seq_rollout,
         run_dir=str(tmp_path / "run"), progress=False,
     )  # fmt: skip
-    agent = Trainer(config, dataset=dataset).agent
+    trainer = Trainer(config, dataset=dataset)
+    agent = trainer.agent
     init_weights(agent.model, std=0.5)  # a policy that depends on its inputs
     agent.eval()  # no dropout: the same actions earn the same rewards
-    batch = Trainer(config, dataset=dataset).train_samples.subset(slice(0, 64))
+    batch = trainer.train_samples.subset(slice(0, 64))
     sampled = run_episodes(
         agent.process, batch, agent.policy_logits, generator=torch.Generator().manual_seed(0)
     )
@@ -581,12 +582,12 @@ def test_allocation_gap_is_zero_for_a_fixed_rule_and_matches_the_rollouts(datase
     samples = dataset.split.train_samples(6)
     rule = make_process(dataset, join_logit="cluster", scoring="max", cluster_count=3)
     fit_item_clusters(rule.model, dataset.split)
-    fixed = allocation_gap(rule, samples, count=64)
+    fixed = allocation_gap(rule.model, samples, count=64)
     assert fixed.mean == 0 and fixed.std == 0  # a deterministic policy: sampled = argmax
     assert fixed.groups_sampled == fixed.groups_greedy > 1
     # a learned policy's gap is the difference of a sampled and an argmax rollout
     learned = make_process(dataset, scoring="max", join_logit="linear", eps=0.9, temperature=5.0)
-    gap = allocation_gap(learned, samples, count=64, seed=3)
+    gap = allocation_gap(learned.model, samples, count=64, seed=3)
     generator = torch.Generator().manual_seed(3)
     chosen = torch.randperm(len(samples), generator=generator)[:64]
     batch = samples.subset(chosen)

@@ -17,12 +17,14 @@ import argparse
 import glob
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from adasplit_env.checkpoint import load_checkpoint
 from adasplit_env.data.split import Samples
 from adasplit_env.errors import ConfigError, cli_errors
+from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import RewardConfig
 from adasplit_env.process import AllocationProcess
 from agents.base import run_episodes
@@ -39,17 +41,17 @@ class AllocationGap:
 
 
 def allocation_gap(
-    process: AllocationProcess, samples: Samples, count: int = 4096, seed: int = 0
+    model: AdaSplitModel, samples: Samples, count: int = 4096, seed: int = 0
 ) -> AllocationGap:
-    """Sampled minus argmax log p(target) over ``count`` seeded samples (eval mode)."""
+    """Sampled minus argmax log p(target) over ``count`` seeded samples; puts ``model``
+    in eval mode (no dropout: the same allocation scores the same)."""
     generator = torch.Generator().manual_seed(seed)
-    chosen = torch.randperm(len(samples), generator=generator)[:count]
+    chosen = samples.subset(torch.randperm(len(samples), generator=generator)[:count])
     # the likelihood reward computes log p(target); its weight does not scale it
-    process = AllocationProcess(process.model.eval(), RewardConfig(likelihood_weight=1.0))
+    process = AllocationProcess(model.eval(), RewardConfig(likelihood_weight=1.0))
     gaps, greedy_ll, groups_sampled, groups_greedy = [], [], [], []
     with torch.no_grad():
-        for part in chosen.split(512):
-            batch = samples.subset(part)
+        for batch in chosen.batches(512):
             sampled = run_episodes(process, batch, process.policy_logits, generator=generator)
             greedy = run_episodes(process, batch, process.policy_logits, greedy=True)
             gaps.append(sampled.target_log_likelihood - greedy.target_log_likelihood)
@@ -81,14 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     runs = sorted({run for pattern in args.runs for run in glob.glob(pattern)})
-    runs = [run for run in runs if glob.glob(f"{run}/best.pt")]
+    runs = [run for run in runs if Path(run, "best.pt").is_file()]
     if not runs:
         raise ConfigError(f"no run dir with a best.pt matches {' '.join(args.runs)}")
     for run in runs:
-        loaded = load_checkpoint(f"{run}/best.pt", data_dir=args.data_dir)
-        process = AllocationProcess(loaded.model, loaded.rewards)
+        loaded = load_checkpoint(Path(run, "best.pt"), data_dir=args.data_dir)
         samples = loaded.dataset.split.train_samples(loaded.model.config.max_len)
-        gap = allocation_gap(process, samples, args.samples, args.seed)
+        gap = allocation_gap(loaded.model, samples, args.samples, args.seed)
         print(
             f"{run}: sampled - argmax log p(target) {gap.mean:+.3f} nats (sd {gap.std:.2f}, "
             f"{gap.samples} training samples); argmax log p {gap.greedy_log_likelihood:.2f}; "

@@ -390,7 +390,8 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
     the one-group control, which is SASRec trained in AdaSplit's loop; and beside a
     SASRec state of the whole history (readout sasrec: ``SASRec(history) . e_c + max_i
     group_i . e_c``), whose one-group control is two SASRec encoders summed; and the
-    cluster groups weighed by that state (scoring attend) instead of their max."""
+    cluster groups weighed by that state (scoring attend) instead of their max; and the
+    learned allocator of the first row with a self-critical REINFORCE baseline."""
     # max or lse: rows with readout group cannot take attend (it reads the SASRec state)
     if chosen["group_repr"] == "encoder" or chosen["scoring"] not in ("max", "lse"):
         return []
@@ -412,37 +413,42 @@ def _group_encoder_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> li
         ("group-encoder-attend-cluster", " beside the SASRec state, cluster allocator, groups "
          "weighed by the state (scoring attend)", {**beside, **cluster, "scoring": "attend"}),
     )  # fmt: skip
-    return [
-        Experiment(dataset, f"{folder}/{name}",
-                   f"AdaSplit+, group encoder{label}",
-                   "plus", overrides, variant=name)
-        for name, label, overrides in rows
-    ]  # fmt: skip
+    if _learns_with_batch_mean(chosen):
+        # the learner of group-encoder with a self-critical baseline; that row is its control
+        greedy = {**encoder, **GREEDY_BASELINE}
+        rows += (("group-encoder-greedy", ", greedy baseline (reinforce_baseline greedy)", greedy),)
+    return _plus_rows(dataset, folder, "AdaSplit+, group encoder", rows)
+
+
+GREEDY_BASELINE = {"reinforce_baseline": "greedy"}
+
+
+def _learns_with_batch_mean(chosen: dict[str, Any]) -> bool:
+    """Whether the preset's allocator is learned by REINFORCE without the greedy baseline."""
+    return (
+        chosen["algo"] == "reinforce"
+        and chosen["join_logit"] != "cluster"
+        and chosen["reinforce_baseline"] != "greedy"
+    )
 
 
 def _greedy_baseline_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> list[Experiment]:
     """Whether the learned allocator splits badly for want of a better gradient: the
-    preset, and its learned allocator reading encoder groups (which otherwise makes
-    singletons), with REINFORCE's baseline the argmax rollout's return (self-critical)
-    instead of the batch mean. Their controls are the preset and ``group-encoder``."""
-    if chosen["algo"] != "reinforce" or chosen["join_logit"] == "cluster":
+    preset with REINFORCE's baseline the argmax rollout's return (self-critical) instead
+    of its own; the preset is the control (the encoder-group learner's row is among
+    :func:`_group_encoder_rows`)."""
+    if not _learns_with_batch_mean(chosen):
         return []
-    if chosen["reinforce_baseline"] == "greedy":
-        return []
-    greedy = {"reinforce_baseline": "greedy"}
-    rows = [("baseline-greedy", ", greedy baseline (reinforce_baseline greedy)", greedy)]
-    if chosen["group_repr"] != "encoder" and chosen["scoring"] in ("max", "lse"):
-        rows.append(
-            (
-                "group-encoder-greedy",
-                ", group encoder (group_repr encoder, readout group), greedy baseline",
-                {**greedy, "group_repr": "encoder", "readout": "group"},
-            )
-        )
+    rows = (("baseline-greedy", ", greedy baseline (reinforce_baseline greedy)", GREEDY_BASELINE),)
+    return _plus_rows(dataset, folder, "AdaSplit+", rows)
+
+
+def _plus_rows(dataset: str, folder: str, label: str, rows) -> list[Experiment]:
+    """One ``plus`` experiment per ``(name, label suffix, overrides)`` under ``folder``."""
     return [
-        Experiment(dataset, f"{folder}/{name}", f"AdaSplit+{label}", "plus", overrides,
+        Experiment(dataset, f"{folder}/{name}", f"{label}{suffix}", "plus", overrides,
                    variant=name)
-        for name, label, overrides in rows
+        for name, suffix, overrides in rows
     ]  # fmt: skip
 
 
