@@ -46,7 +46,11 @@ class TrainConfig:
         "recommender: adasplit (the paper), or the baselines sasrec, gru4rec (cross-entropy, no RL)",
         choices=("adasplit", "sasrec", "gru4rec"),
     )
-    dataset: str = _opt("synthetic", "synthetic, lastfm, garden, baby, beauty, or a file path")
+    dataset: str = _opt(
+        "synthetic",
+        "synthetic (or synthetic:field=value,... with the generator's fields, e.g. "
+        "synthetic:noise=1.0), lastfm, garden, baby, beauty, or a file path",
+    )
     data_dir: str | None = _opt(
         None, "folder of <name>/interactions.tsv.gz (default $ADASPLIT_DATA, else ./data)"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_basel
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
 from adasplit_env.clusters import fit_item_clusters
 from adasplit_env.coherence import coherence_of
-from adasplit_env.data.datasets import Dataset, load_dataset
+from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
 from adasplit_env.io import atomic_write_json
@@ -94,6 +95,8 @@ def machine_description(device: torch.device) -> str:
 
 def default_run_dir(config: TrainConfig) -> Path:
     dataset = Path(config.dataset).name.split(".")[0]
+    if synthetic_spec(config.dataset) is not None:  # synthetic:noise=1.0 -> synthetic-noise-1.0
+        dataset = re.sub(r"[:=,]+", "-", config.dataset)
     algo = config.algo.replace(":", "-").replace(".", "-")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{dataset}-{algo}-{stamp}"

@@ -471,3 +471,32 @@ def test_config_reads_are_parsed_once_but_see_every_edit(tmp_path):
     assert tuned_values(configs, "synthetic")["eps"] == 0.7
     tuned_values(configs, "synthetic")["eps"] = 0.9  # callers get a copy
     assert tuned_values(configs, "synthetic")["eps"] == 0.7
+
+
+def test_unordered_interest_rows_change_only_the_data(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "group_start": "zero"}))
+    rows = {r.variant: r for r in experiments("plus-ablations", "synthetic", configs, seeds=1)}
+    preset = comparable(run_state(rows["adasplit+"], tmp_path, configs).options)
+    sasrec = comparable(
+        run_state(
+            next(
+                r for r in experiments("table2", "synthetic", configs, 1) if r.variant == "sasrec"
+            ),
+            tmp_path,
+            configs,
+        ).options
+    )
+
+    def changed(variant, reference):
+        options = comparable(run_state(rows[variant], tmp_path, configs).options)
+        return {k: options[k] for k in options if options[k] != reference.get(k)}
+
+    unordered = {"dataset": "synthetic:noise=1.0"}
+    assert changed("unordered", preset) == unordered
+    assert changed("unordered-max-groups-1", preset) == {**unordered, "max_groups": 1}
+    assert changed("sasrec-unordered", sasrec) == unordered
+    assert rows["sasrec-unordered"].name == "sasrec-unordered"
+    assert "unordered" not in {
+        r.variant for r in experiments("plus-ablations", "garden", configs, seeds=1)
+    }

@@ -64,3 +64,44 @@ def test_dataset_carries_planted_groups_for_dense_ids():
     for dense in (1, 17, ds.num_items):
         assert ds.item_groups[dense] == int(raw[dense].split("i")[0][1:])
     assert len(np.unique(ds.item_groups[1:])) == SyntheticConfig().num_groups
+
+
+def test_a_spec_changes_the_generators_fields():
+    import pytest
+
+    from adasplit_env.errors import DataError
+
+    spec = "synthetic:num_users=80,noise=1.0,seed=3"
+    ds = load_dataset(spec)
+    direct = load_dataset("synthetic", synthetic=SyntheticConfig(num_users=80, noise=1.0, seed=3))
+    assert ds.name == spec and ds.num_users == 80
+    assert all(map(np.array_equal, ds.sequences.sequences, direct.sequences.sequences))
+    assert not np.array_equal(
+        ds.sequences.sequences[1], load_dataset("synthetic").sequences.sequences[1]
+    )
+    assert ds.item_groups is not None
+    assert load_dataset("synthetic:").name == "synthetic:"  # no field changed: the default
+    for bad, message in [
+        ("synthetic:noise", "field=value"),
+        ("synthetic:colour=3", "field=value"),
+        ("synthetic:num_users=many", "num_users must be a int"),
+        ("synthetic:noise=2", "must lie in [0, 1]"),
+    ]:
+        with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            load_dataset(bad)
+
+
+def test_noise_one_shuffles_an_interests_items_but_keeps_the_interests():
+    """noise 1.0: every step takes any item of the current interest, so the interest's
+    last item no longer predicts the next one; users keep their own interests."""
+    data = generate_synthetic(SyntheticConfig(num_users=300, noise=1.0, seed=1))
+    inter = data.interactions
+    successor = total = 0
+    for user, interests in data.user_interests.items():
+        items = inter.items[inter.users == user].tolist()
+        assert {data.item_group[i] for i in items} <= set(interests)
+        for prev, item in zip(items, items[1:]):
+            if data.item_group[prev] == data.item_group[item]:
+                total += 1
+                successor += int(item.split("i")[-1]) == (int(prev.split("i")[-1]) + 1) % 30
+    assert successor / total < 0.1

@@ -2,7 +2,8 @@
 
 A dataset is given as a name or a path:
 
-* ``synthetic``: the embedded default (no file needed);
+* ``synthetic``: the embedded default (no file needed); ``synthetic:noise=1.0,seed=3``
+  the same generator with some of :class:`SyntheticConfig`'s fields changed;
 * ``lastfm``, ``garden``, ``baby``, ``beauty``: ``<data dir>/<name>/interactions.tsv.gz``,
   where the data dir is the ``data_dir`` argument, else ``$ADASPLIT_DATA``,
   else ``./data``;
@@ -12,7 +13,7 @@ A dataset is given as a name or a path:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,30 @@ class Dataset:
         return self.sequences.stats()
 
 
+def synthetic_spec(spec: str) -> SyntheticConfig | None:
+    """The generator's config of a ``synthetic`` or ``synthetic:field=value,...`` spec
+    (see :class:`SyntheticConfig`), or None for any other spec."""
+    name, colon, options = spec.partition(":")
+    if name != SYNTHETIC or (not colon and options):
+        return None
+    config = SyntheticConfig()
+    types = {f.name: type(getattr(config, f.name)) for f in fields(SyntheticConfig)}
+    changes = {}
+    for option in filter(None, options.split(",")):
+        key, equals, value = option.partition("=")
+        if key not in types or not equals:
+            raise DataError(
+                f"{spec!r}: expected synthetic:field=value,... with fields {', '.join(types)}"
+            )
+        try:
+            changes[key] = types[key](value)
+        except ValueError:
+            raise DataError(f"{spec!r}: {key} must be a {types[key].__name__}") from None
+    config = replace(config, **changes)
+    config.validate()
+    return config
+
+
 def load_dataset(
     spec: str = SYNTHETIC,
     data_dir: str | os.PathLike | None = None,
@@ -99,10 +124,11 @@ def load_dataset(
 ) -> Dataset:
     """Read, filter, re-index and split a dataset given by name or path."""
     item_group: dict[str, int] | None = None
-    if spec == SYNTHETIC:
-        generated = generate_synthetic(synthetic or SyntheticConfig())
+    from_spec = synthetic_spec(spec)
+    if from_spec is not None:
+        generated = generate_synthetic(synthetic or from_spec)
         interactions, item_group, source = generated.interactions, generated.item_group, "generated"
-        name = SYNTHETIC
+        name = spec
     else:
         path = resolve_dataset_path(spec, data_dir)
         interactions = read_interactions(path, format=format)

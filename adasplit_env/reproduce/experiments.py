@@ -123,6 +123,11 @@ MAX_LENS = (5, 10, 20, 30, 40)
 # AdaSplit+ ablations also try: LastFM's median history is 41 items (97.6% longer
 # than 12), the others' 6, so l = 10 already holds nearly all of theirs.
 LONG_HISTORY = {"lastfm": 20}
+# The planted data with each interest's items in random order (the generator's
+# noise 1.0: the next item is any item of the current interest, not the successor
+# of that interest's last item), as REPRODUCTION.md finds the real data to be
+# (``python -m adasplit_env.reproduce.target_interests``).
+UNORDERED_INTERESTS = {"synthetic": "synthetic:noise=1.0"}
 # Seeds per row when the command line does not say (mean and std of 3; the paper
 # model's one-seed ablations cannot order its variants on Garden, see REPRODUCTION.md).
 DEFAULT_SEEDS = {"table2": 3, "plus": 3, "plus-ablations": 3}
@@ -380,6 +385,7 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
     rows += _group_encoder_rows(dataset, folder, chosen)
     rows += _greedy_baseline_rows(dataset, folder, chosen)
     rows += _long_history_rows(dataset, folder, chosen)
+    rows += _unordered_interest_rows(dataset, folder)
     # a swap that equals an AdaSplit+ step reads that step's runs instead of a copy
     return [rows[0], *(_as_plus_step(row, configs) for row in rows[1:])]
 
@@ -469,6 +475,25 @@ def _long_history_rows(dataset: str, folder: str, chosen: dict[str, Any]) -> lis
                    sasrec, variant="sasrec"),
         Experiment(dataset, f"sasrec-max-len-{length}", f"SASRec, l = {length}", "budget",
                    {**sasrec, "max_len": length}, variant=f"sasrec-max-len-{length}"),
+    ]  # fmt: skip
+
+
+def _unordered_interest_rows(dataset: str, folder: str) -> list[Experiment]:
+    """Whether the groups need an interest whose next item its last item predicts: the
+    preset, its one-group control and SASRec on UNORDERED_INTERESTS' version of the
+    data (the same users, interests and switches; items of an interest in random order)."""
+    unordered = UNORDERED_INTERESTS.get(dataset)
+    if unordered is None:
+        return []
+    data = {"dataset": unordered}
+    return [
+        Experiment(dataset, f"{folder}/unordered", "AdaSplit+, interests' items unordered",
+                   "plus", data, variant="unordered"),
+        Experiment(dataset, f"{folder}/unordered-max-groups-1",
+                   "AdaSplit+, one group, interests' items unordered", "plus",
+                   {**data, "max_groups": 1}, variant="unordered-max-groups-1"),
+        Experiment(dataset, "sasrec-unordered", "SASRec, interests' items unordered", "budget",
+                   {**data, "model": "sasrec"}, variant="sasrec-unordered"),
     ]  # fmt: skip
 
 

@@ -1,0 +1,300 @@
+"""Where a user's next item comes from: the interest of the latest item, an earlier one, or a new one.
+
+    python -m adasplit_env.reproduce.target_interests garden lastfm synthetic
+    python -m adasplit_env.reproduce.target_interests garden \\
+        --compare "results/garden/plus/likelihood*" "results/garden/sasrec*"
+
+A model that keeps several interest groups (AdaSplit's groups, max scoring)
+can only predict better than one sequence state where the held-out item
+returns to an interest the history holds but does not end on: a sequence
+model already leans on the latest item, and nothing in the history helps with
+an interest that is not there. This measures how often that happens. Each
+item gets an interest: its co-occurrence cluster (the clusters ``join_logit
+cluster`` uses, from the training sequences only) or, on ``synthetic``, the
+planted group. For each evaluated user, with the history cut to the last
+``max_len`` items as the models see it, the held-out item is
+
+- ``latest``: of the interest of the history's last item;
+- ``earlier``: of an interest of the history, but not the last item's;
+- ``new``: of no interest of the history.
+
+Whether a group could predict *which* item of that interest comes next: over
+the ``earlier`` users, a first-order transition model of the training
+sequences (how often they step from one item to another) ranks the held-out
+item from the history's last item, and from the last history item of the
+held-out item's interest (what a group holding that interest ends on; an
+oracle, as it knows the held-out item's interest). Where the second is not
+higher, even a perfect allocation has nothing item-level to add.
+
+Chance is the same with the held-out items permuted across users (each
+interest as frequent as it is among held-out items, unrelated to the
+history). ``--compare A B`` splits a paired difference of two models' per-user
+metric (as ``python -m adasplit_env.reproduce.paired``) by these kinds: the
+users where groups could help are the ``earlier`` ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adasplit_env.clusters import cooccurrence_clusters
+from adasplit_env.data.datasets import SYNTHETIC, Dataset, load_dataset
+from adasplit_env.errors import ConfigError, cli_errors
+from adasplit_env.reproduce.paired import (
+    PairedDifference,
+    paired_difference,
+    runs_ranks,
+    user_metric,
+)
+
+TARGET_KINDS = ("latest", "earlier", "new")
+INTEREST_SOURCES = ("clusters", "planted")
+
+
+def target_kinds(
+    item_interests: np.ndarray, histories: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """The kind of each target as an index into TARGET_KINDS, (users,) int64.
+
+    ``item_interests`` (num_items + 1,) maps an item id to its interest;
+    ``histories`` (users, L) are left-padded with 0 (each holding at least one
+    item); ``targets`` (users,)."""
+    histories, targets = np.asarray(histories), np.asarray(targets)
+    present = histories != 0
+    if not present[:, -1].all():
+        raise ValueError("every history must hold an item at its last position (left padding)")
+    history_interests = np.where(present, item_interests[histories], -1)
+    target_interest = item_interests[targets]
+    latest = history_interests[:, -1] == target_interest
+    anywhere = (history_interests == target_interest[:, None]).any(axis=1)
+    return np.where(latest, 0, np.where(anywhere, 1, 2)).astype(np.int64)
+
+
+def kind_shares(kinds: np.ndarray) -> np.ndarray:
+    """The share of each of TARGET_KINDS, (3,)."""
+    return np.bincount(kinds, minlength=len(TARGET_KINDS)) / max(len(kinds), 1)
+
+
+@dataclass(frozen=True)
+class TargetInterests:
+    users: int
+    interests: int  # distinct interests over all items
+    interests_per_history: float  # mean distinct interests in a history
+    shares: np.ndarray  # (3,) observed share of each kind
+    chance: np.ndarray  # (3,) the same with targets permuted across users
+    # over the ``earlier`` users, the NDCG@10 of a first-order transition model
+    # (transition_ranks) from the history's last item, and from the last history
+    # item of the target's interest (what a group holding that interest ends on)
+    earlier_from_last: float = float("nan")
+    earlier_from_interest: float = float("nan")
+
+    def row(self) -> str:
+        cells = [f"{s:.1%} ({c:.1%})" for s, c in zip(self.shares, self.chance)]
+        cells += [f"{self.earlier_from_last:.2f}", f"{self.earlier_from_interest:.2f}"]
+        return " | ".join(cells)
+
+
+def item_interests(dataset: Dataset, source: str = "clusters", count: int = 20, seed: int = 0):
+    """Each item's interest, (num_items + 1,) int64: a co-occurrence cluster of the
+    training sequences, or with ``planted`` the synthetic generator's group."""
+    if source == "planted":
+        if dataset.item_groups is None:
+            raise ConfigError(f"{dataset.name}: no planted groups (only {SYNTHETIC} has them)")
+        return np.asarray(dataset.item_groups, dtype=np.int64)
+    if source != "clusters":
+        raise ConfigError(
+            f"unknown interest source {source!r}; use {' or '.join(INTEREST_SOURCES)}"
+        )
+    return cooccurrence_clusters(dataset.split, count, seed=seed)
+
+
+def target_interests(
+    interests: np.ndarray,
+    histories: np.ndarray,
+    targets: np.ndarray,
+    permutations: int = 20,
+    seed: int = 0,
+    split=None,
+) -> TargetInterests:
+    """The observed shares of TARGET_KINDS and their chance level (targets permuted
+    across users, mean over ``permutations`` draws); with ``split`` (the
+    :class:`LeaveOneOutSplit` they come from) also the transition model's NDCG@10
+    on the ``earlier`` users from the last item and from the interest's last item."""
+    kinds = target_kinds(interests, histories, targets)
+    from_last = from_interest = float("nan")
+    earlier = kinds == TARGET_KINDS.index("earlier")
+    if split is not None and earlier.any():
+        histories_e, targets_e = histories[earlier], targets[earlier]
+        from_last = user_metric(transition_ranks(split, histories_e[:, -1], targets_e)).mean()
+        sources = last_of_interest(interests, histories_e, targets_e)
+        from_interest = user_metric(transition_ranks(split, sources, targets_e)).mean()
+    generator = np.random.default_rng(seed)
+    chance = np.mean(
+        [
+            kind_shares(target_kinds(interests, histories, generator.permutation(targets)))
+            for _ in range(permutations)
+        ],
+        axis=0,
+    )
+    history_interests = np.where(histories != 0, interests[histories], -1)
+    distinct = [len(set(row[row >= 0])) for row in history_interests]
+    return TargetInterests(
+        users=len(kinds),
+        interests=len(np.unique(interests[1:])),
+        interests_per_history=float(np.mean(distinct)),
+        shares=kind_shares(kinds),
+        chance=chance,
+        earlier_from_last=float(from_last),
+        earlier_from_interest=float(from_interest),
+    )
+
+
+def transition_ranks(split, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The rank of each target among all items (ties against it) under a first-order
+    transition model of ``split``'s training sequences: an item scores how often
+    they step from the source item to it. (users,) int64, 1-based."""
+    size = split.num_items + 1
+    pairs = []
+    for user in range(1, split.num_users + 1):
+        sequence = split.train_sequence(user).astype(np.int64)
+        pairs.append(sequence[:-1] * size + sequence[1:])
+    keys, counts = np.unique(np.concatenate(pairs), return_counts=True)
+    starts = np.searchsorted(keys, np.asarray(sources, dtype=np.int64) * size)
+    ends = np.searchsorted(keys, (np.asarray(sources, dtype=np.int64) + 1) * size)
+    ranks = np.empty(len(targets), dtype=np.int64)
+    for row, (start, end, source, target) in enumerate(zip(starts, ends, sources, targets)):
+        row_counts = counts[start:end]
+        hit = np.flatnonzero(keys[start:end] == source * size + target)
+        score = row_counts[hit[0]] if len(hit) else 0
+        # items (not the target) scoring at least as much; every item scores >= 0
+        ranks[row] = 1 + ((row_counts >= score).sum() - 1 if score else split.num_items - 1)
+    return ranks
+
+
+def last_of_interest(interests: np.ndarray, histories: np.ndarray, targets: np.ndarray):
+    """The last history item of the target's interest, (users,) (0 where there is none)."""
+    same = (histories != 0) & (interests[histories] == interests[targets][:, None])
+    last = histories.shape[1] - 1 - np.argmax(same[:, ::-1], axis=1)
+    return np.where(same.any(axis=1), histories[np.arange(len(histories)), last], 0)
+
+
+def split_arrays(dataset: Dataset, split: str, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(histories, targets) of ``split``'s evaluated users, as the models see them."""
+    samples = dataset.split.eval_samples(split, max_len)
+    return samples.histories.numpy(), samples.targets.numpy()
+
+
+def difference_by_kind(
+    ranks_a: np.ndarray,
+    ranks_b: np.ndarray,
+    kinds: np.ndarray,
+    metric: str = "NDCG@10",
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, PairedDifference]:
+    """A minus B (runs, users ranks each) among the users of each kind that has any."""
+    return {
+        kind: paired_difference(
+            ranks_a[:, kinds == index], ranks_b[:, kinds == index], metric, resamples, seed=seed
+        )
+        for index, kind in enumerate(TARGET_KINDS)
+        if (kinds == index).any()
+    }
+
+
+def _run_dirs(patterns: str) -> list[Path]:
+    """The finished run dirs of comma-separated globs (a model's seeds)."""
+    paths = sorted({p for pattern in patterns.split(",") for p in glob.glob(pattern)})
+    found = [p for p in map(Path, paths) if (p / "metrics.json").is_file()]
+    if not found:
+        raise ConfigError(f"no finished run dir (metrics.json) matches {patterns}")
+    return found
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m adasplit_env.reproduce.target_interests",
+        description=__doc__.split("\n\n")[0],
+        epilog="Kinds: latest = the interest of the history's last item; earlier = an "
+        "interest of the history but not the last item's; new = none of the history's. "
+        "Chance in brackets: held-out items permuted across users.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("datasets", nargs="+", help="dataset names or interaction files")
+    parser.add_argument("--split", choices=("val", "test"), default="test")
+    parser.add_argument("--max-len", type=int, default=10, help="history length l the models see")
+    parser.add_argument(
+        "--interests",
+        choices=INTEREST_SOURCES,
+        default="clusters",
+        help="co-occurrence clusters, or the synthetic data's planted groups",
+    )
+    parser.add_argument("--clusters", type=int, default=20, help="clusters (join_logit cluster's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clusters and permutations")
+    parser.add_argument("--permutations", type=int, default=20, help="draws of the chance level")
+    parser.add_argument("--data-dir", default=None, help="folder of <name>/interactions.tsv.gz")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="two models' run dirs on the (one) dataset, each comma-separated globs "
+        "(its seeds): A - B by kind",
+    )
+    parser.add_argument("--metric", default="NDCG@10", help="for --compare: NDCG@k, MRR@k, HR@k")
+    parser.add_argument("--resamples", type=int, default=2000, help="for --compare: bootstrap")
+    args = parser.parse_args(argv)
+    # the clusters' sparse SVD rounds differently with more threads; one keeps them
+    # the clusters the (one-thread) training runs fit
+    torch.set_num_threads(1)
+    if args.compare and len(args.datasets) != 1:
+        raise ConfigError("--compare needs exactly one dataset (the runs' own)")
+    print(
+        f"{args.split} targets, history cut to the last {args.max_len} items; interests: "
+        f"{args.interests}{'' if args.interests == 'planted' else f' ({args.clusters})'}"
+    )
+    print(
+        "| dataset | users | interests | per history | latest | earlier | new | earlier users: "
+        "next-item NDCG@10 from the last item | from the last item of the target's interest |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in args.datasets:
+        dataset = load_dataset(name, args.data_dir)
+        interests = item_interests(dataset, args.interests, args.clusters, args.seed)
+        histories, targets = split_arrays(dataset, args.split, args.max_len)
+        result = target_interests(
+            interests, histories, targets, args.permutations, args.seed, dataset.split
+        )
+        print(
+            f"| {dataset.name} | {result.users:,} | {result.interests} | "
+            f"{result.interests_per_history:.2f} | {result.row()} |"
+        )
+    if args.compare:
+        kinds = target_kinds(interests, histories, targets)
+        ranks = [runs_ranks(_run_dirs(pattern), args.split) for pattern in args.compare]
+        if any(r is None for r in ranks):
+            raise ConfigError("a run dir has no user_ranks.npz (paired --backfill writes it)")
+        if ranks[0].shape[1] != len(kinds) or ranks[1].shape[1] != len(kinds):
+            raise ConfigError(f"the runs rank other users than {dataset.name}'s {args.split} split")
+        print(f"\nA - B, {args.split} {args.metric} (95% bootstrap over users and runs):")
+        for label, pattern, runs in zip("AB", args.compare, ranks):
+            print(f"{label} ({len(runs)} runs): {pattern}")
+        rows = {"all": paired_difference(*ranks, args.metric, args.resamples, seed=args.seed)}
+        rows.update(difference_by_kind(*ranks, kinds, args.metric, args.resamples, args.seed))
+        for kind, diff in rows.items():
+            print(
+                f"  {kind:8s} {diff.users:6,} users  A {diff.mean_a:6.2f}  "
+                f"B {diff.mean_b:6.2f}  {diff.cell()}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
