@@ -344,7 +344,10 @@ def test_table2_has_an_adasplit_plus_row_when_a_preset_exists(tmp_path):
     assert comparable(run_state(plus, tmp_path, configs).options)["group_start"] == "learned"
 
 
-def test_plus_ablations_swap_one_part_of_the_preset(tmp_path):
+def test_plus_ablations_swap_one_part_of_the_preset(tmp_path, monkeypatch):
+    from adasplit_env.reproduce.experiments import INTEREST_NOISE
+
+    monkeypatch.delitem(INTEREST_NOISE, "synthetic")  # other data: their own test
     configs = write_config(tmp_path / "configs")
     assert experiments("plus-ablations", "synthetic", configs) == []  # no preset, no rows
     preset = {**SMALL, "group_start": "zero", "readout": "sasrec"}
@@ -420,7 +423,9 @@ def test_a_max_scoring_preset_gets_the_group_encoder_rows(tmp_path):
 
 
 def test_long_history_ablations_change_only_the_history_length(tmp_path, monkeypatch):
-    from adasplit_env.reproduce.experiments import LONG_HISTORY
+    from adasplit_env.reproduce.experiments import INTEREST_NOISE, LONG_HISTORY
+
+    monkeypatch.delitem(INTEREST_NOISE, "synthetic")  # rows of their own, after these
 
     configs = write_config(tmp_path / "configs")
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "group_start": "zero"}))
@@ -473,30 +478,26 @@ def test_config_reads_are_parsed_once_but_see_every_edit(tmp_path):
     assert tuned_values(configs, "synthetic")["eps"] == 0.7
 
 
-def test_unordered_interest_rows_change_only_the_data(tmp_path):
+def test_interest_noise_rows_change_only_the_data(tmp_path):
     configs = write_config(tmp_path / "configs")
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "group_start": "zero"}))
     rows = {r.variant: r for r in experiments("plus-ablations", "synthetic", configs, seeds=1)}
     preset = comparable(run_state(rows["adasplit+"], tmp_path, configs).options)
-    sasrec = comparable(
-        run_state(
-            next(
-                r for r in experiments("table2", "synthetic", configs, 1) if r.variant == "sasrec"
-            ),
-            tmp_path,
-            configs,
-        ).options
-    )
+    (sasrec_row,) = [
+        r for r in experiments("table2", "synthetic", configs, 1) if r.variant == "sasrec"
+    ]
+    sasrec = comparable(run_state(sasrec_row, tmp_path, configs).options)
 
     def changed(variant, reference):
         options = comparable(run_state(rows[variant], tmp_path, configs).options)
         return {k: options[k] for k in options if options[k] != reference.get(k)}
 
-    unordered = {"dataset": "synthetic:noise=1.0"}
-    assert changed("unordered", preset) == unordered
-    assert changed("unordered-max-groups-1", preset) == {**unordered, "max_groups": 1}
-    assert changed("sasrec-unordered", sasrec) == unordered
-    assert rows["sasrec-unordered"].name == "sasrec-unordered"
-    assert "unordered" not in {
-        r.variant for r in experiments("plus-ablations", "garden", configs, seeds=1)
-    }
+    for level in (0.5, 1.0):
+        noisy = {"dataset": f"synthetic:noise={level}"}
+        assert changed(f"noise-{level}", preset) == noisy
+        assert changed(f"noise-{level}-max-groups-1", preset) == {**noisy, "max_groups": 1}
+        assert changed(f"sasrec-noise-{level}", sasrec) == noisy
+        assert rows[f"sasrec-noise-{level}"].name == f"sasrec-noise-{level}"
+    assert not any(
+        "noise" in r.variant for r in experiments("plus-ablations", "garden", configs, seeds=1)
+    )
