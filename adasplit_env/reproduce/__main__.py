@@ -29,7 +29,8 @@ TITLES = {
     "plus": "Towards AdaSplit+: options beyond the paper, one added per row (test metrics)",
     "plus-ablations": "AdaSplit+ ablations: the preset with its group updater, curriculum or "
     "encoder swapped, and with one group (Tables 3-4 and Figure 4 for AdaSplit+); on LastFM "
-    "also with longer histories, beside SASRec at the same length (test metrics)",
+    "also with longer histories, beside SASRec at the same length; on synthetic also with "
+    "an interest's next item drawn at random (test metrics)",
 }
 
 
