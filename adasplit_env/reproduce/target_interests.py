@@ -46,6 +46,7 @@ import torch
 
 from adasplit_env.clusters import cooccurrence_clusters
 from adasplit_env.data.datasets import SYNTHETIC, Dataset, load_dataset
+from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.reproduce.paired import (
     PairedDifference,
@@ -121,7 +122,7 @@ def target_interests(
     targets: np.ndarray,
     permutations: int = 20,
     seed: int = 0,
-    split=None,
+    split: LeaveOneOutSplit | None = None,
 ) -> TargetInterests:
     """The observed shares of TARGET_KINDS and their chance level (targets permuted
     across users, mean over ``permutations`` draws); with ``split`` (the
@@ -156,7 +157,9 @@ def target_interests(
     )
 
 
-def transition_ranks(split, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def transition_ranks(
+    split: LeaveOneOutSplit, sources: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
     """The rank of each target among all items (ties against it) under a first-order
     transition model of ``split``'s training sequences: an item scores how often
     they step from the source item to it. (users,) int64, 1-based."""
