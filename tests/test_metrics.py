@@ -166,3 +166,16 @@ def test_paired_cli_splits_by_groups_only_for_runs_that_have_them(tmp_path, caps
     assert paired_main([str(tmp_path / "b"), str(tmp_path / "a"), "--by-groups"]) == 2
     err = capsys.readouterr().err
     assert "no user_ranks.npz with groups" in err and "--backfill" in err
+
+
+def test_finished_runs_takes_comma_separated_globs(tmp_path):
+    from adasplit_env.reproduce.paired import finished_runs
+
+    for name in ("row", "row-seed1", "row-seed2", "row-other", "unfinished"):
+        (tmp_path / name).mkdir()
+        if name != "unfinished":
+            (tmp_path / name / "metrics.json").write_text("{}")
+    seeds = finished_runs(f"{tmp_path}/row,{tmp_path}/row-seed?,{tmp_path}/unfinished")
+    assert [p.name for p in seeds] == ["row", "row-seed1", "row-seed2"]  # no row-other
+    with pytest.raises(ConfigError, match="no finished run dir"):
+        finished_runs(f"{tmp_path}/unfinished")

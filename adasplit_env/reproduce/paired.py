@@ -208,10 +208,13 @@ def _rank_config(run_dir: Path, data_dir: str | None):
     return TrainConfig.from_dict(values)
 
 
-def _expand(pattern: str) -> list[Path]:
-    finished = [p for p in map(Path, sorted(glob.glob(pattern))) if (p / "metrics.json").is_file()]
+def finished_runs(patterns: str) -> list[Path]:
+    """The finished run dirs (metrics.json) of comma-separated globs: one model's seeds,
+    e.g. ``results/x/run,results/x/run-seed?`` where one glob would catch other rows."""
+    paths = sorted({path for pattern in patterns.split(",") for path in glob.glob(pattern)})
+    finished = [p for p in map(Path, paths) if (p / "metrics.json").is_file()]
     if not finished:
-        raise ConfigError(f"no finished run dir (metrics.json) matches {pattern}")
+        raise ConfigError(f"no finished run dir (metrics.json) matches {patterns}")
     return finished
 
 
@@ -222,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
         "per-user metric, bootstrap confidence interval over the users and the seeds.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("a", help="glob of model A's run dirs (its seeds), quoted")
-    parser.add_argument("b", help="glob of model B's run dirs")
+    parser.add_argument(
+        "a", help="model A's run dirs (its seeds): a glob, or comma-separated globs, quoted"
+    )
+    parser.add_argument("b", help="model B's run dirs, the same way")
     parser.add_argument("--split", choices=("val", "test"), default="test")
     parser.add_argument("--metric", default="NDCG@10", help="NDCG@k, MRR@k or HR@k, k <= 10")
     parser.add_argument("--resamples", type=int, default=5000, help="bootstrap resamples")
@@ -250,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    groups = [_expand(args.a), _expand(args.b)]
+    groups = [finished_runs(args.a), finished_runs(args.b)]
     datasets = {}  # loaded once for all the run dirs that --backfill ranks on it
     for index, run_dirs in enumerate(groups):
         for run_dir in run_dirs:

@@ -36,10 +36,8 @@ users where groups could help are the ``earlier`` ones.
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,6 +48,7 @@ from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.reproduce.paired import (
     PairedDifference,
+    finished_runs,
     paired_difference,
     runs_ranks,
     user_metric,
@@ -212,15 +211,6 @@ def difference_by_kind(
     }
 
 
-def _run_dirs(patterns: str) -> list[Path]:
-    """The finished run dirs of comma-separated globs (a model's seeds)."""
-    paths = sorted({p for pattern in patterns.split(",") for p in glob.glob(pattern)})
-    found = [p for p in map(Path, paths) if (p / "metrics.json").is_file()]
-    if not found:
-        raise ConfigError(f"no finished run dir (metrics.json) matches {patterns}")
-    return found
-
-
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -281,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.compare:
         kinds = target_kinds(interests, histories, targets)
-        ranks = [runs_ranks(_run_dirs(pattern), args.split) for pattern in args.compare]
+        ranks = [runs_ranks(finished_runs(pattern), args.split) for pattern in args.compare]
         if any(r is None for r in ranks):
             raise ConfigError("a run dir has no user_ranks.npz (paired --backfill writes it)")
         if ranks[0].shape[1] != len(kinds) or ranks[1].shape[1] != len(kinds):
