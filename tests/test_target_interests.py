@@ -161,3 +161,11 @@ def test_a_group_ending_on_the_targets_interest_predicts_it_on_planted_data():
     interests = ti.item_interests(dataset, "planted")
     result = ti.target_interests(interests, histories, targets, split=dataset.split)
     assert result.earlier_from_interest > 80.0 > 5.0 > result.earlier_from_last
+
+
+def test_cli_fails_before_any_output_on_bad_input(capsys):
+    assert ti.main(["synthetic", "nosuch"]) == 2
+    assert ti.main(["synthetic", "--compare", "/nonexistent/a", "/nonexistent/b"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "unknown dataset 'nosuch'" in captured.err and "no finished run dir" in captured.err

@@ -43,7 +43,13 @@ import numpy as np
 import torch
 
 from adasplit_env.clusters import cooccurrence_clusters
-from adasplit_env.data.datasets import SYNTHETIC, Dataset, load_dataset
+from adasplit_env.data.datasets import (
+    SYNTHETIC,
+    Dataset,
+    load_dataset,
+    resolve_dataset_path,
+    synthetic_spec,
+)
 from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.reproduce.paired import (
@@ -249,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     if args.compare and len(args.datasets) != 1:
         raise ConfigError("--compare needs exactly one dataset (the runs' own)")
+    # bad input fails before any output: unknown datasets, run dirs that are not there
+    for name in args.datasets:
+        if synthetic_spec(name) is None:
+            resolve_dataset_path(name, args.data_dir)
+    run_dirs = [finished_runs(pattern) for pattern in args.compare or ()]
     print(
         f"{args.split} targets, history cut to the last {args.max_len} items; interests: "
         f"{args.interests}{'' if args.interests == 'planted' else f' ({args.clusters})'}"
@@ -271,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.compare:
         kinds = target_kinds(interests, histories, targets)
-        ranks = [runs_ranks(finished_runs(pattern), args.split) for pattern in args.compare]
+        ranks = [runs_ranks(dirs, args.split) for dirs in run_dirs]
         if any(r is None for r in ranks):
             raise ConfigError("a run dir has no user_ranks.npz (paired --backfill writes it)")
         if ranks[0].shape[1] != len(kinds) or ranks[1].shape[1] != len(kinds):
