@@ -105,3 +105,13 @@ def test_noise_one_shuffles_an_interests_items_but_keeps_the_interests():
                 total += 1
                 successor += int(item.split("i")[-1]) == (int(prev.split("i")[-1]) + 1) % 30
     assert successor / total < 0.1
+
+
+def test_a_spec_and_a_config_for_the_generator_do_not_mix():
+    import pytest
+
+    from adasplit_env.errors import DataError
+
+    with pytest.raises(DataError, match="by the spec or by config"):
+        load_dataset("synthetic:noise=1.0", synthetic=SyntheticConfig(num_users=50))
+    assert load_dataset("synthetic", synthetic=SyntheticConfig(num_users=50)).raw_stats.users == 50

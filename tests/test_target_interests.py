@@ -133,7 +133,7 @@ def test_transition_ranks_by_hand():
     # training parts (the last two items of each sequence are held out):
     # 1 2 3 1 2 | 1 3 | 2 3  ->  steps 1->2 twice, 2->3, 3->1, 1->3, 2->3: from 2: 3 twice
     split = _split([[1, 2, 3, 1, 2, 9, 9], [1, 3, 9, 9], [2, 3, 9, 9]], num_items=9)
-    ranks = ti.transition_ranks(split, np.array([1, 1, 2, 3, 3]), np.array([2, 3, 3, 1, 4]))
+    ranks = ti.Transitions(split).ranks(np.array([1, 1, 2, 3, 3]), np.array([2, 3, 3, 1, 4]))
     # from 1: 2 (count 2) first, 3 (count 1) second; from 2: 3 first;
     # from 3: 1 first; 4 never follows 3: every other item ties with it, all 8 ahead
     assert ranks.tolist() == [1, 2, 1, 1, 9]
@@ -141,7 +141,7 @@ def test_transition_ranks_by_hand():
 
 def test_transition_ties_count_against_the_target():
     split = _split([[1, 2, 1, 3, 9, 9]], num_items=9)  # from 1: 2 once, 3 once
-    assert ti.transition_ranks(split, np.array([1, 1]), np.array([2, 3])).tolist() == [2, 2]
+    assert ti.Transitions(split).ranks(np.array([1, 1]), np.array([2, 3])).tolist() == [2, 2]
 
 
 def test_last_of_interest():

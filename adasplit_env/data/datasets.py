@@ -94,8 +94,8 @@ class Dataset:
 def synthetic_spec(spec: str) -> SyntheticConfig | None:
     """The generator's config of a ``synthetic`` or ``synthetic:field=value,...`` spec
     (see :class:`SyntheticConfig`), or None for any other spec."""
-    name, colon, options = spec.partition(":")
-    if name != SYNTHETIC or (not colon and options):
+    name, _, options = spec.partition(":")
+    if name != SYNTHETIC:
         return None
     config = SyntheticConfig()
     types = {f.name: type(getattr(config, f.name)) for f in fields(SyntheticConfig)}
@@ -126,6 +126,9 @@ def load_dataset(
     item_group: dict[str, int] | None = None
     from_spec = synthetic_spec(spec)
     if from_spec is not None:
+        if synthetic is not None and from_spec != SyntheticConfig():
+            # the name would say one generator and the data come from another
+            raise DataError(f"{spec!r}: give the generator's fields by the spec or by config")
         generated = generate_synthetic(synthetic or from_spec)
         interactions, item_group, source = generated.interactions, generated.item_group, "generated"
         name = spec

@@ -487,15 +487,14 @@ def _interest_noise_rows(dataset: str, folder: str) -> list[Experiment]:
     for level in INTEREST_NOISE.get(dataset, ()):
         data = {"dataset": f"{dataset}:noise={level}"}
         said = f"interest's next item at random w.p. {level}"
-        rows += [
-            Experiment(dataset, f"{folder}/noise-{level}", f"AdaSplit+, {said}", "plus", data,
-                       variant=f"noise-{level}"),
-            Experiment(dataset, f"{folder}/noise-{level}-max-groups-1",
-                       f"AdaSplit+, one group, {said}", "plus", {**data, "max_groups": 1},
-                       variant=f"noise-{level}-max-groups-1"),
+        rows += _plus_rows(dataset, folder, "AdaSplit+", (
+            (f"noise-{level}", f", {said}", data),
+            (f"noise-{level}-max-groups-1", f", one group, {said}", {**data, "max_groups": 1}),
+        ))  # fmt: skip
+        rows.append(
             Experiment(dataset, f"sasrec-noise-{level}", f"SASRec, {said}", "budget",
-                       {**data, "model": "sasrec"}, variant=f"sasrec-noise-{level}"),
-        ]  # fmt: skip
+                       {**data, "model": "sasrec"}, variant=f"sasrec-noise-{level}")
+        )  # fmt: skip
     return rows
 
 

@@ -90,16 +90,24 @@ def kind_shares(kinds: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TargetInterests:
-    users: int
+    kinds: np.ndarray  # (users,) each target's kind, an index into TARGET_KINDS
     interests: int  # distinct interests over all items
     interests_per_history: float  # mean distinct interests in a history
-    shares: np.ndarray  # (3,) observed share of each kind
-    chance: np.ndarray  # (3,) the same with targets permuted across users
+    chance: np.ndarray  # (3,) the kinds' shares with targets permuted across users
     # over the ``earlier`` users, the NDCG@10 of a first-order transition model
-    # (transition_ranks) from the history's last item, and from the last history
-    # item of the target's interest (what a group holding that interest ends on)
+    # (Transitions) from the history's last item, and from the last history item
+    # of the target's interest (what a group holding that interest ends on)
     earlier_from_last: float = float("nan")
     earlier_from_interest: float = float("nan")
+
+    @property
+    def users(self) -> int:
+        return len(self.kinds)
+
+    @property
+    def shares(self) -> np.ndarray:
+        """(3,) the observed share of each kind."""
+        return kind_shares(self.kinds)
 
     def row(self) -> str:
         cells = [f"{s:.1%} ({c:.1%})" for s, c in zip(self.shares, self.chance)]
@@ -137,10 +145,11 @@ def target_interests(
     from_last = from_interest = float("nan")
     earlier = kinds == TARGET_KINDS.index("earlier")
     if split is not None and earlier.any():
+        transitions = Transitions(split)
         histories_e, targets_e = histories[earlier], targets[earlier]
-        from_last = user_metric(transition_ranks(split, histories_e[:, -1], targets_e)).mean()
+        from_last = user_metric(transitions.ranks(histories_e[:, -1], targets_e)).mean()
         sources = last_of_interest(interests, histories_e, targets_e)
-        from_interest = user_metric(transition_ranks(split, sources, targets_e)).mean()
+        from_interest = user_metric(transitions.ranks(sources, targets_e)).mean()
     generator = np.random.default_rng(seed)
     chance = np.mean(
         [
@@ -152,38 +161,42 @@ def target_interests(
     history_interests = np.where(histories != 0, interests[histories], -1)
     distinct = [len(set(row[row >= 0])) for row in history_interests]
     return TargetInterests(
-        users=len(kinds),
+        kinds=kinds,
         interests=len(np.unique(interests[1:])),
         interests_per_history=float(np.mean(distinct)),
-        shares=kind_shares(kinds),
         chance=chance,
         earlier_from_last=float(from_last),
         earlier_from_interest=float(from_interest),
     )
 
 
-def transition_ranks(
-    split: LeaveOneOutSplit, sources: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
-    """The rank of each target among all items (ties against it) under a first-order
-    transition model of ``split``'s training sequences: an item scores how often
-    they step from the source item to it. (users,) int64, 1-based."""
-    size = split.num_items + 1
-    pairs = []
-    for user in range(1, split.num_users + 1):
-        sequence = split.train_sequence(user).astype(np.int64)
-        pairs.append(sequence[:-1] * size + sequence[1:])
-    keys, counts = np.unique(np.concatenate(pairs), return_counts=True)
-    starts = np.searchsorted(keys, np.asarray(sources, dtype=np.int64) * size)
-    ends = np.searchsorted(keys, (np.asarray(sources, dtype=np.int64) + 1) * size)
-    ranks = np.empty(len(targets), dtype=np.int64)
-    for row, (start, end, source, target) in enumerate(zip(starts, ends, sources, targets)):
-        row_counts = counts[start:end]
-        hit = np.flatnonzero(keys[start:end] == source * size + target)
-        score = row_counts[hit[0]] if len(hit) else 0
-        # items (not the target) scoring at least as much; every item scores >= 0
-        ranks[row] = 1 + ((row_counts >= score).sum() - 1 if score else split.num_items - 1)
-    return ranks
+class Transitions:
+    """A first-order transition model of ``split``'s training sequences: from a source
+    item, an item scores how often they step from the source to it."""
+
+    def __init__(self, split: LeaveOneOutSplit):
+        self.num_items = split.num_items
+        self.size = split.num_items + 1
+        steps = []
+        for user in range(1, split.num_users + 1):
+            sequence = split.train_sequence(user).astype(np.int64)
+            steps.append(sequence[:-1] * self.size + sequence[1:])
+        self.keys, self.counts = np.unique(np.concatenate(steps), return_counts=True)
+
+    def ranks(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The rank of each target among all items from its source (ties against it),
+        (users,) int64, 1-based."""
+        sources = np.asarray(sources, dtype=np.int64)
+        starts = np.searchsorted(self.keys, sources * self.size)
+        ends = np.searchsorted(self.keys, (sources + 1) * self.size)
+        ranks = np.empty(len(targets), dtype=np.int64)
+        for row, (start, end, source, target) in enumerate(zip(starts, ends, sources, targets)):
+            row_counts = self.counts[start:end]
+            hit = np.flatnonzero(self.keys[start:end] == source * self.size + target)
+            score = row_counts[hit[0]] if len(hit) else 0
+            # items (not the target) scoring at least as much; every item scores >= 0
+            ranks[row] = 1 + ((row_counts >= score).sum() - 1 if score else self.num_items - 1)
+        return ranks
 
 
 def last_of_interest(interests: np.ndarray, histories: np.ndarray, targets: np.ndarray):
@@ -259,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         if synthetic_spec(name) is None:
             resolve_dataset_path(name, args.data_dir)
-    run_dirs = [finished_runs(pattern) for pattern in args.compare or ()]
+    ranks = [runs_ranks(finished_runs(pattern), args.split) for pattern in args.compare or ()]
+    if any(r is None for r in ranks):
+        raise ConfigError("a run dir has no user_ranks.npz (paired --backfill writes it)")
     print(
         f"{args.split} targets, history cut to the last {args.max_len} items; interests: "
         f"{args.interests}{'' if args.interests == 'planted' else f' ({args.clusters})'}"
@@ -281,10 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.interests_per_history:.2f} | {result.row()} |"
         )
     if args.compare:
-        kinds = target_kinds(interests, histories, targets)
-        ranks = [runs_ranks(dirs, args.split) for dirs in run_dirs]
-        if any(r is None for r in ranks):
-            raise ConfigError("a run dir has no user_ranks.npz (paired --backfill writes it)")
+        kinds = result.kinds  # the one dataset's
         if ranks[0].shape[1] != len(kinds) or ranks[1].shape[1] != len(kinds):
             raise ConfigError(f"the runs rank other users than {dataset.name}'s {args.split} split")
         print(f"\nA - B, {args.split} {args.metric} (95% bootstrap over users and runs):")
