@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -109,8 +110,6 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
 
 def init_distributed(config) -> bool:
     """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     import torch
@@ -168,12 +167,20 @@ def main(argv: list[str] | None = None) -> int:
             # leave together: a rank that tears gloo down while rank 0 still
             # writes its final report can abort ("terminate called ...")
             dist.barrier()
-        return code
     finally:
         if distributed:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+    if distributed:
+        # Everything is written and closed by now. A worker's C++ teardown at
+        # interpreter exit can still abort ("terminate called without an active
+        # exception", 1 CI run in many), turning a finished run into a failed
+        # one, so a worker leaves without it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _train(config, resume) -> int:

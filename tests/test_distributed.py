@@ -36,8 +36,9 @@ def test_two_processes_match_one_up_to_noise(tmp_path):
             "torch.distributed.run",
             "--nproc_per_node",
             "2",
-            "--master_port",
-            "29533",
+            "--standalone",  # a free port: CI jobs may share the host
+            "--tee",
+            "3",  # each rank's lines, prefixed, to say how far each got
             "train_agent.py",
             *ARGS,
             "--run-dir",
@@ -49,7 +50,7 @@ def test_two_processes_match_one_up_to_noise(tmp_path):
         timeout=900,
         env=env,
     )
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]
     single = subprocess.run(
         [
             sys.executable,

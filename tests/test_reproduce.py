@@ -501,3 +501,44 @@ def test_interest_noise_rows_change_only_the_data(tmp_path):
     assert not any(
         "noise" in r.variant for r in experiments("plus-ablations", "garden", configs, seeds=1)
     )
+
+
+def test_a_narrower_call_never_writes_a_smaller_table(tmp_path):
+    configs = write_config(tmp_path / "configs")
+    (configs / "garden.yaml").write_text((configs / "synthetic.yaml").read_text())
+    results = tmp_path / "results"
+    sasrec = next(e for e in experiments("table2", "garden", configs) if e.label == "SASRec")
+    metrics = {k: 4.0 for k in report.METRICS}
+    sasrec.run_dir(results).mkdir(parents=True)
+    (sasrec.run_dir(results) / "metrics.json").write_text(
+        json.dumps(
+            {"val": metrics, "test": metrics, "epochs": 9, "best_epoch": 3, "seconds_per_epoch": 1}
+        )
+    )
+    document = tmp_path / "REPORT.md"
+    document.write_text("<!-- reproduce:table2 -->\n<!-- /reproduce:table2 -->\n")
+    argv = ["table2", "--datasets", "synthetic", "--seeds", "1", "--no-train"]
+    argv += ["--results", str(results), "--configs", str(configs), "--document", str(document)]
+    assert main(argv) == 0
+    text = document.read_text()
+    # garden, not asked for, keeps its rows; each row plans Table 2's three seeds
+    assert "| garden | SASRec | 4.00 (5.33) |" in text and "| 1/3 | 9 (3) |" in text
+    assert "| synthetic | SASRec | not run" in text
+
+
+def test_sections_written_together_are_all_kept(tmp_path):
+    import threading
+
+    names = [f"s{i}" for i in range(8)]
+    document = tmp_path / "REPORT.md"
+    document.write_text("".join(f"<!-- reproduce:{n} -->\n<!-- /reproduce:{n} -->\n" for n in names))
+    threads = [
+        threading.Thread(target=report.replace_section, args=(document, n, f"body of {n}" * 2000))
+        for n in names
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    text = document.read_text()
+    assert all(f"body of {n}" in text for n in names)

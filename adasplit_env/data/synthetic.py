@@ -53,6 +53,60 @@ class SyntheticData:
     user_interests: dict[str, tuple[int, ...]]  # raw user id -> its groups
 
 
+def planted_item_id(group: int, k: int) -> str:
+    """The raw id of item ``k`` of planted group ``group``."""
+    return f"g{group}i{k}"
+
+
+def planted_item(raw_id: str) -> tuple[int, int]:
+    """(group, k) of a generated item's raw id (the inverse of planted_item_id)."""
+    group, _, k = raw_id.removeprefix("g").partition("i")
+    return int(group), int(k)
+
+
+MEMORIES = ("interests", "latest")
+
+
+def next_item_probabilities(
+    config: SyntheticConfig,
+    interests: tuple[int, ...],
+    window: list[tuple[int, int]],
+    memory: str = "interests",
+) -> np.ndarray:
+    """The generator's own distribution of a user's next item, (num_groups *
+    items_per_group,) indexed by ``group * items_per_group + k``: the Bayes
+    predictor a model can at best approach.
+
+    ``interests`` are the user's planted groups, ``window`` the (group, k) of the
+    history items the model sees, oldest first (the last one's group is the
+    current interest). An interest's cycle position is one past its last item
+    in the window, whether that item followed the cycle or was noise. With
+    ``memory="latest"`` only the current interest's position is known (what
+    one sequence state that knows every interest but keeps no state per
+    interest can use); an interest without a known position is uniform over
+    its items."""
+    if memory not in MEMORIES:
+        raise ValueError(f"unknown memory {memory!r}; use {' or '.join(MEMORIES)}")
+    n_per = config.items_per_group
+    current = window[-1][0]
+    positions = {group: (k + 1) % n_per for group, k in window}
+    if memory == "latest":
+        positions = {current: positions[current]}
+    others = [g for g in interests if g != current]
+    chosen = {current: 1.0} if not others else {current: 1.0 - config.switch_prob}
+    for group in others:
+        chosen[group] = config.switch_prob / len(others)
+    probabilities = np.zeros(config.num_groups * n_per)
+    for group, p_group in chosen.items():
+        block = probabilities[group * n_per : (group + 1) * n_per]
+        if group in positions:
+            block += p_group * config.noise / n_per
+            block[positions[group]] += p_group * (1.0 - config.noise)
+        else:
+            block += p_group / n_per
+    return probabilities
+
+
 def generate_synthetic(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     """Generate the planted-interest dataset (deterministic for a given seed)."""
     config.validate()
@@ -60,7 +114,7 @@ def generate_synthetic(config: SyntheticConfig = SyntheticConfig()) -> Synthetic
     n_per = config.items_per_group
 
     def item_id(group: int, k: int) -> str:
-        return f"g{group}i{k % n_per}"
+        return planted_item_id(group, k % n_per)
 
     users, items, times = [], [], []
     user_interests: dict[str, tuple[int, ...]] = {}

@@ -45,16 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--datasets",
         nargs="+",
-        help="datasets to cover (default per target: "
+        help="datasets to run (default per target: "
         + "; ".join(f"{t}: {' '.join(d)}" for t, d in DEFAULT_DATASETS.items())
-        + ")",
+        + "); the tables still show the defaults' finished runs too",
     )
     parser.add_argument(
         "--seeds",
         type=int,
         help="seeds per row, each a run dir of its own (default: "
         + ", ".join(f"{target} {count}" for target, count in DEFAULT_SEEDS.items())
-        + ", the other targets 1); cells show mean ± std",
+        + ", the other targets 1); cells show mean ± std; the tables plan at least the "
+        "default",
     )
     parser.add_argument("--results", default="results", help="root of the run dirs")
     parser.add_argument("--configs", default="configs", help="folder of <dataset>.yaml")
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="markdown file whose <!-- reproduce:TARGET --> sections are refreshed",
     )
     return parser
+
+
+def covered_datasets(target: str, asked: list[str] | None, configs: Path) -> list[str]:
+    """The datasets a table of ``target`` shows: its defaults that have a config, then
+    those asked for."""
+    defaults = [d for d in DEFAULT_DATASETS[target] if (configs / f"{d}.yaml").is_file()]
+    return list(dict.fromkeys([*defaults, *(asked or ())]))
 
 
 @cli_errors
@@ -121,21 +129,28 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     if not args.no_train:
         failed = run_missing(states, args.data_dir, args.jobs, args.threads)
-    # the tables read every finished seed of a row, beyond those asked for too (the
-    # search compares its candidates' seed 0: the chosen one's seeds 1-2 are Table 2's)
+    # A table covers the target's own datasets and rows at their default seeds, whatever
+    # part of it this call trained, so that a narrower call never writes a smaller table
+    # over the document's. It reads every finished seed of a row, beyond those planned
+    # too (the search compares its candidates' seed 0: the chosen one's seeds 1-2 are
+    # Table 2's).
     plan = {
         target: {
             dataset: runs if target == "search" else with_finished_seeds(runs, results)
-            for dataset, runs in by_dataset.items()
+            for dataset in covered_datasets(target, args.datasets, configs)
+            for runs in [
+                experiments(
+                    target, dataset, configs, max(args.seeds or 1, DEFAULT_SEEDS.get(target, 1))
+                )
+            ]
         }
-        for target, by_dataset in plan.items()
+        for target in plan
     }
     # The timing section lists every run of every target, whichever were asked for.
     every_run = [
         experiment
         for target in TARGETS
-        for dataset in dict.fromkeys([*DEFAULT_DATASETS[target], *(args.datasets or ())])
-        if (configs / f"{dataset}.yaml").is_file()
+        for dataset in covered_datasets(target, args.datasets, configs)
         for experiment in with_finished_seeds(
             experiments(target, dataset, configs, args.seeds), results
         )

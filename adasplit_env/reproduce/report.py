@@ -9,6 +9,7 @@ changed config never shows the old run's numbers.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 from pathlib import Path
@@ -312,14 +313,19 @@ def replace_section(document: Path, name: str, body: str) -> bool:
     """Put ``body`` between ``<!-- reproduce:NAME -->`` and ``<!-- /reproduce:NAME -->``."""
     if not document.is_file():
         return False
-    text = document.read_text(encoding="utf-8")
     pattern = re.compile(
         rf"(<!-- reproduce:{re.escape(name)} -->\n).*?(<!-- /reproduce:{re.escape(name)} -->)", re.S
     )
-    if not pattern.search(text):
-        return False
-    updated = pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
-    atomic_write_bytes(document, updated.encode("utf-8"))
+    # two reproduce commands finishing together must not lose each other's section:
+    # the read and the write happen under one lock (a file beside the document, as
+    # the write replaces the document's own)
+    with open(document.with_name(f".{document.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = document.read_text(encoding="utf-8")
+        if not pattern.search(text):
+            return False
+        updated = pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
+        atomic_write_bytes(document, updated.encode("utf-8"))
     return True
 
 
