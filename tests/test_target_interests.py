@@ -169,3 +169,58 @@ def test_cli_fails_before_any_output_on_bad_input(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "unknown dataset 'nosuch'" in captured.err and "no finished run dir" in captured.err
+
+
+def test_mixture_ranks_by_hand():
+    # training parts: 1 2 3 1 2 | 1 3 | 2 3 -> P(.|1): 2 2/3, 3 1/3; P(.|2): 3 1; P(.|3): 1 1
+    split = _split([[1, 2, 3, 1, 2, 9, 9], [1, 3, 9, 9], [2, 3, 9, 9]], num_items=9)
+    transitions = ti.Transitions(split)
+    items, probabilities = transitions.probabilities(1)
+    assert items.tolist() == [2, 3] and probabilities.tolist() == pytest.approx([2 / 3, 1 / 3])
+    sources = np.array([[1, 2], [1, 2], [1, 0], [3, 3]])
+    weights = np.array([[0.5, 0.5], [0.9, 0.1], [1.0, 1.0], [0.5, 0.5]])
+    # 3 scores 1/6 + 1/2 = 2/3 > 2's 1/3; then 2's 0.6 > 3's 0.4; a 0 source adds
+    # nothing; 4 follows no source: every other item ties with it
+    ranks = transitions.mixture_ranks(sources, weights, np.array([3, 3, 2, 4]))
+    assert ranks.tolist() == [1, 2, 1, 9]
+    # one source with weight 1 is the plain transition model
+    single = transitions.mixture_ranks(np.array([[1], [1]]), np.ones((2, 1)), np.array([2, 3]))
+    assert single.tolist() == transitions.ranks(np.array([1, 1]), np.array([2, 3])).tolist()
+
+
+def test_memory_sources_by_hand():
+    interests = np.array([-1, 0, 0, 1, 1, 2])
+    histories = np.array([[1, 3, 2, 4, 5], [0, 0, 0, 1, 2], [0, 0, 0, 0, 4]])
+    sources, weights = ti.memory_sources(interests, histories, "latest", 0.7)
+    assert sources.tolist() == [[0, 0, 0, 0, 5], [0, 0, 0, 0, 2], [0, 0, 0, 0, 4]]
+    assert weights[:, -1].tolist() == [1.0, 1.0, 1.0]
+    sources, weights = ti.memory_sources(interests, histories, "interests", 0.7)
+    # row 0: current interest 2 (item 5); interest 1 last at 4, interest 0 last at 2
+    assert sources.tolist() == [[0, 0, 2, 4, 5], [0, 0, 0, 0, 2], [0, 0, 0, 0, 4]]
+    np.testing.assert_allclose(weights[0], [0, 0, 0.15, 0.15, 0.7])
+    np.testing.assert_allclose(weights[1], [0, 0, 0, 0, 1.0])  # one interest: all its
+    sources, weights = ti.memory_sources(interests, histories, "items", 0.6)
+    assert sources.tolist() == [[1, 3, 2, 4, 5], [0, 0, 0, 1, 2], [0, 0, 0, 0, 4]]
+    np.testing.assert_allclose(weights[0], [0.1, 0.1, 0.1, 0.1, 0.6])
+    np.testing.assert_allclose(weights[1], [0, 0, 0, 0.4, 0.6])
+    with pytest.raises(ValueError, match="memory"):
+        ti.memory_sources(interests, histories, "groups", 0.5)
+
+
+def test_a_memory_per_planted_interest_beats_both_the_latest_item_and_every_item():
+    """Planted data: each interest's last item names its next item, and other items'
+    successors only dilute that; the predictors must show both."""
+    dataset = load_dataset("synthetic", synthetic=SyntheticConfig(num_users=400))
+    predictors = ti.memory_predictors(dataset, ti.item_interests(dataset, "planted"))
+    assert predictors.mean("interests") > predictors.mean("items") + 3
+    assert predictors.mean("items") > predictors.mean("latest") + 3
+    assert predictors.latest_weight["latest"] == 1.0
+    assert predictors.latest_weight["interests"] < 1.0
+
+
+def test_cli_memory_table(capsys):
+    assert ti.main(["synthetic:num_users=300", "--interests", "planted", "--memory"]) == 0
+    out = capsys.readouterr().out
+    assert "First-order predictors" in out
+    row = next(line for line in out.splitlines()[4:] if line.startswith("| synthetic"))
+    assert len(row.split("|")) == 10  # 8 cells

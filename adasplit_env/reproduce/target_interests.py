@@ -198,12 +198,122 @@ class Transitions:
             ranks[row] = 1 + ((row_counts >= score).sum() - 1 if score else self.num_items - 1)
         return ranks
 
+    def probabilities(self, source: int) -> tuple[np.ndarray, np.ndarray]:
+        """(items, P(item | source)): the source's successors in the training sequences."""
+        start = np.searchsorted(self.keys, source * self.size)
+        end = np.searchsorted(self.keys, (source + 1) * self.size)
+        counts = self.counts[start:end]
+        return self.keys[start:end] - source * self.size, counts / max(counts.sum(), 1)
+
+    def mixture_ranks(
+        self, sources: np.ndarray, weights: np.ndarray, targets: np.ndarray
+    ) -> np.ndarray:
+        """The rank of each target (ties against it; 1-based) when items score
+        ``sum_k weights[u, k] * P(item | sources[u, k])``; ``sources`` (users, K) with 0
+        for none."""
+        ranks = np.empty(len(targets), dtype=np.int64)
+        for row, target in enumerate(targets):
+            scores: dict[int, float] = {}
+            for source, weight in zip(sources[row], weights[row]):
+                if source == 0 or weight == 0:
+                    continue
+                for item, p in zip(*self.probabilities(int(source))):
+                    scores[int(item)] = scores.get(int(item), 0.0) + weight * p
+            score = scores.get(int(target), 0.0)
+            values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+            # items (not the target) scoring at least as much; unscored items tie at 0
+            at_least = (values >= score - 1e-12).sum() - 1 if score > 0 else self.num_items - 1
+            ranks[row] = 1 + at_least
+        return ranks
+
+
+# the weight of the current (last) interest's source in the per-interest mixture,
+# chosen on validation
+LATEST_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+MEMORY_PREDICTORS = ("latest", "interests", "items")
+
+
+def memory_sources(
+    interests: np.ndarray, histories: np.ndarray, memory: str, latest_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sources, weights), each (users, L): what a first-order predictor steps from.
+
+    ``latest``: the history's last item alone. ``interests``: the last item of
+    each interest in the history (what a group per interest ends on), the
+    current interest's with ``latest_weight``, the others sharing the rest.
+    ``items``: every history item, the last with ``latest_weight`` (a memory of
+    everything, without interests)."""
+    if memory not in MEMORY_PREDICTORS:
+        raise ValueError(f"unknown memory {memory!r}; use {', '.join(MEMORY_PREDICTORS)}")
+    users, length = histories.shape
+    sources = np.zeros_like(histories)
+    sources[:, -1] = histories[:, -1]
+    if memory == "latest":
+        return sources, (sources != 0).astype(np.float64)
+    history_interests = np.where(histories != 0, interests[histories], -1)
+    for row in range(users):
+        current = history_interests[row, -1]
+        seen = {current}
+        for position in range(length - 2, -1, -1):
+            item, interest = histories[row, position], history_interests[row, position]
+            if item == 0:
+                break
+            if memory == "items" or interest not in seen:
+                sources[row, position] = item
+                seen.add(interest)
+    others = (sources[:, :-1] != 0).sum(axis=1, keepdims=True)
+    weights = np.where(sources != 0, (1.0 - latest_weight) / np.maximum(others, 1), 0.0)
+    weights[:, -1] = np.where(others[:, 0] > 0, latest_weight, 1.0)
+    return sources, weights
+
 
 def last_of_interest(interests: np.ndarray, histories: np.ndarray, targets: np.ndarray):
     """The last history item of the target's interest, (users,) (0 where there is none)."""
     same = (histories != 0) & (interests[histories] == interests[targets][:, None])
     last = histories.shape[1] - 1 - np.argmax(same[:, ::-1], axis=1)
     return np.where(same.any(axis=1), histories[np.arange(len(histories)), last], 0)
+
+
+@dataclass(frozen=True)
+class MemoryPredictors:
+    """First-order predictors with a memory of the latest item, of each interest's
+    last item, or of every item (:func:`memory_sources`), on one split."""
+
+    latest_weight: dict[str, float]  # memory -> the latest source's weight (validation's)
+    ranks: dict[str, np.ndarray]  # memory -> (users,) ranks of the held-out items
+    kinds: np.ndarray  # (users,) each held-out item's kind
+
+    def mean(self, memory: str, kind: str | None = None, metric: str = "NDCG@10") -> float:
+        values = user_metric(self.ranks[memory], metric)
+        if kind is not None:
+            values = values[self.kinds == TARGET_KINDS.index(kind)]
+        return float(values.mean()) if len(values) else float("nan")
+
+
+def memory_predictors(
+    dataset: Dataset, interests: np.ndarray, split: str = "test", max_len: int = 10
+) -> MemoryPredictors:
+    """Each memory's predictor on ``split``, the latest source's weight chosen from
+    LATEST_WEIGHTS by validation NDCG@10 (the first best: the latest item alone wins ties)."""
+    transitions = Transitions(dataset.split)
+    histories, targets = split_arrays(dataset, split, max_len)
+    val_histories, val_targets = split_arrays(dataset, "val", max_len)
+    chosen, ranks = {}, {}
+    for memory in MEMORY_PREDICTORS:
+        candidates = (1.0,) if memory == "latest" else LATEST_WEIGHTS
+        scores = [
+            user_metric(
+                transitions.mixture_ranks(
+                    *memory_sources(interests, val_histories, memory, weight), val_targets
+                )
+            ).mean()
+            for weight in candidates
+        ]
+        chosen[memory] = candidates[int(np.argmax(scores))]
+        ranks[memory] = transitions.mixture_ranks(
+            *memory_sources(interests, histories, memory, chosen[memory]), targets
+        )
+    return MemoryPredictors(chosen, ranks, target_kinds(interests, histories, targets))
 
 
 def split_arrays(dataset: Dataset, split: str, max_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--metric", default="NDCG@10", help="for --compare: NDCG@k, MRR@k, HR@k")
     parser.add_argument("--resamples", type=int, default=2000, help="for --compare: bootstrap")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also first-order predictors stepping from the last item, from each "
+        "interest's last item, or from every item (the latest's weight chosen on validation)",
+    )
     args = parser.parse_args(argv)
     # the clusters' sparse SVD rounds differently with more threads; one keeps them
     # the clusters the (one-thread) training runs fit
@@ -284,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         "next-item NDCG@10 from the last item | from the last item of the target's interest |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    memories = []
     for name in args.datasets:
         dataset = load_dataset(name, args.data_dir)
         interests = item_interests(dataset, args.interests, args.clusters, args.seed)
@@ -295,6 +412,35 @@ def main(argv: list[str] | None = None) -> int:
             f"| {dataset.name} | {result.users:,} | {result.interests} | "
             f"{result.interests_per_history:.2f} | {result.row()} |"
         )
+        if args.memory:
+            memories.append(
+                (dataset.name, memory_predictors(dataset, interests, args.split, args.max_len))
+            )
+    if memories:
+        print(
+            f"\nFirst-order predictors, {args.split} NDCG@10 (the latest item's weight, chosen on "
+            "validation, in brackets):"
+        )
+        print(
+            "| dataset | latest item | each interest's last item | every item | interests - "
+            "latest (95% over users) | `earlier` users: latest | interests | every item |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for name, predictors in memories:
+            gain = paired_difference(
+                predictors.ranks["interests"],
+                predictors.ranks["latest"],
+                resamples=args.resamples,
+                seed=args.seed,
+            )
+            weights = predictors.latest_weight
+            print(
+                f"| {name} | {predictors.mean('latest'):.2f} | "
+                f"{predictors.mean('interests'):.2f} ({weights['interests']:.1f}) | "
+                f"{predictors.mean('items'):.2f} ({weights['items']:.1f}) | {gain.cell()} | "
+                + " | ".join(f"{predictors.mean(m, 'earlier'):.2f}" for m in MEMORY_PREDICTORS)
+                + " |"
+            )
     if args.compare:
         kinds = result.kinds  # the one dataset's
         if ranks[0].shape[1] != len(kinds) or ranks[1].shape[1] != len(kinds):
