@@ -531,7 +531,9 @@ def test_sections_written_together_are_all_kept(tmp_path):
 
     names = [f"s{i}" for i in range(8)]
     document = tmp_path / "REPORT.md"
-    document.write_text("".join(f"<!-- reproduce:{n} -->\n<!-- /reproduce:{n} -->\n" for n in names))
+    document.write_text(
+        "".join(f"<!-- reproduce:{n} -->\n<!-- /reproduce:{n} -->\n" for n in names)
+    )
     threads = [
         threading.Thread(target=report.replace_section, args=(document, n, f"body of {n}" * 2000))
         for n in names
