@@ -186,17 +186,8 @@ class Transitions:
     def ranks(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The rank of each target among all items from its source (ties against it),
         (users,) int64, 1-based."""
-        sources = np.asarray(sources, dtype=np.int64)
-        starts = np.searchsorted(self.keys, sources * self.size)
-        ends = np.searchsorted(self.keys, (sources + 1) * self.size)
-        ranks = np.empty(len(targets), dtype=np.int64)
-        for row, (start, end, source, target) in enumerate(zip(starts, ends, sources, targets)):
-            row_counts = self.counts[start:end]
-            hit = np.flatnonzero(self.keys[start:end] == source * self.size + target)
-            score = row_counts[hit[0]] if len(hit) else 0
-            # items (not the target) scoring at least as much; every item scores >= 0
-            ranks[row] = 1 + ((row_counts >= score).sum() - 1 if score else self.num_items - 1)
-        return ranks
+        sources = np.asarray(sources, dtype=np.int64)[:, None]
+        return self.mixture_ranks(sources, np.ones(sources.shape), targets)
 
     def probabilities(self, source: int) -> tuple[np.ndarray, np.ndarray]:
         """(items, P(item | source)): the source's successors in the training sequences."""
@@ -213,16 +204,20 @@ class Transitions:
         for none."""
         ranks = np.empty(len(targets), dtype=np.int64)
         for row, target in enumerate(targets):
-            scores: dict[int, float] = {}
-            for source, weight in zip(sources[row], weights[row]):
-                if source == 0 or weight == 0:
-                    continue
-                for item, p in zip(*self.probabilities(int(source))):
-                    scores[int(item)] = scores.get(int(item), 0.0) + weight * p
-            score = scores.get(int(target), 0.0)
-            values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+            steps = [
+                (items, weight * probabilities)
+                for source, weight in zip(sources[row], weights[row])
+                if source != 0 and weight != 0
+                for items, probabilities in [self.probabilities(int(source))]
+            ]
+            items = np.concatenate([np.zeros(0, np.int64)] + [i for i, _ in steps])
+            values = np.concatenate([np.zeros(0)] + [v for _, v in steps])
+            scored, where = np.unique(items, return_inverse=True)
+            scores = np.bincount(where, weights=values, minlength=len(scored))
+            hit = np.flatnonzero(scored == target)
+            score = scores[hit[0]] if len(hit) else 0.0
             # items (not the target) scoring at least as much; unscored items tie at 0
-            at_least = (values >= score - 1e-12).sum() - 1 if score > 0 else self.num_items - 1
+            at_least = (scores >= score - 1e-12).sum() - 1 if score > 0 else self.num_items - 1
             ranks[row] = 1 + at_least
         return ranks
 
