@@ -13,6 +13,7 @@ from adasplit_env.reproduce.experiments import (
     DEFAULT_DATASETS,
     DEFAULT_SEEDS,
     TARGETS,
+    Experiment,
     experiments,
     with_finished_seeds,
 )
@@ -90,6 +91,15 @@ def covered_datasets(target: str, asked: list[str] | None, configs: Path) -> lis
     return list(dict.fromkeys([*defaults, *(asked or ())]))
 
 
+def table_runs(
+    target: str, dataset: str, configs: Path, seeds: int | None, results: Path
+) -> list[Experiment]:
+    """The runs a table of ``target`` shows on ``dataset``: at least the default seeds
+    of each row, and every further finished one."""
+    runs = experiments(target, dataset, configs, max(seeds or 1, DEFAULT_SEEDS.get(target, 1)))
+    return runs if target == "search" else with_finished_seeds(runs, results)
+
+
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -136,13 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     # Table 2's).
     plan = {
         target: {
-            dataset: runs if target == "search" else with_finished_seeds(runs, results)
+            dataset: table_runs(target, dataset, configs, args.seeds, results)
             for dataset in covered_datasets(target, args.datasets, configs)
-            for runs in [
-                experiments(
-                    target, dataset, configs, max(args.seeds or 1, DEFAULT_SEEDS.get(target, 1))
-                )
-            ]
         }
         for target in plan
     }
