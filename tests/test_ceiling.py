@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from adasplit_env.data import load_dataset
 from adasplit_env.data.synthetic import (
     SyntheticConfig,
     next_item_probabilities,
@@ -54,14 +53,10 @@ def test_expected_metric_breaks_ties_at_random():
 def test_every_held_out_item_is_possible_and_the_gap_tracks_the_noise():
     # without noise a zero probability would show any step the model of the
     # generator gets wrong
-    exact = SyntheticConfig(noise=0.0, num_users=300)
-    dataset = load_dataset("synthetic:noise=0.0,num_users=300")
-    result = synthetic_ceiling(dataset, exact, metrics=("HR@30",))
+    result = synthetic_ceiling("synthetic:noise=0.0,num_users=300", metrics=("HR@30",))
     assert result.mean("interests", "HR@30") > 99.0  # each target in its block of <= 30
-    cycle = synthetic_ceiling(load_dataset("synthetic"), SyntheticConfig())
-    random_order = synthetic_ceiling(
-        load_dataset("synthetic:noise=1.0"), SyntheticConfig(noise=1.0)
-    )
+    cycle = synthetic_ceiling("synthetic")
+    random_order = synthetic_ceiling("synthetic:noise=1.0")
     # the cycle's order is what a state per interest can use
     assert cycle.mean("interests", "NDCG@10") > cycle.mean("latest", "NDCG@10") + 10
     assert cycle.mean("interests", "NDCG@10", "earlier") > 50
