@@ -207,6 +207,34 @@ def test_memory_sources_by_hand():
         ti.memory_sources(interests, histories, "groups", 0.5)
 
 
+def test_beside_sources_by_hand():
+    interests = np.array([-1, 0, 0, 1, 1, 2])
+    histories = np.array([[1, 3, 2, 4, 5]])
+    items = ti.memory_sources(interests, histories, "items", 0.6)
+    per_interest = ti.memory_sources(interests, histories, "interests", 0.7)
+    sources, weights = ti.beside_sources(items, per_interest, 0.25)
+    assert sources.tolist() == [[1, 3, 2, 4, 5, 0, 0, 2, 4, 5]]
+    np.testing.assert_allclose(
+        weights[0], [0.075, 0.075, 0.075, 0.075, 0.45, 0, 0, 0.0375, 0.0375, 0.175]
+    )
+    assert weights.sum() == pytest.approx(1.0)
+    # a share of 0 scores as every item alone, 1 as the interests alone
+    # P(.|1): 2 2/3, 3 1/3; P(.|2): 3 1; P(.|3): 1 1 (as in the mixture test)
+    transitions = ti.Transitions(
+        _split([[1, 2, 3, 1, 2, 9, 9], [1, 3, 9, 9], [2, 3, 9, 9]], num_items=9)
+    )
+    interests = np.array([-1, 0, 1, 0, 2, 2, 2, 2, 2, 2])
+    histories = np.array([[1, 3, 2], [2, 1, 3], [3, 2, 1]])
+    items = ti.memory_sources(interests, histories, "items", 0.5)
+    per_interest = ti.memory_sources(interests, histories, "interests", 0.5)
+    for targets in (np.array([3, 1, 2]), np.array([1, 2, 3])):
+        for share, alone in ((0.0, items), (1.0, per_interest)):
+            np.testing.assert_array_equal(
+                transitions.mixture_ranks(*ti.beside_sources(items, per_interest, share), targets),
+                transitions.mixture_ranks(*alone, targets),
+            )
+
+
 def test_a_memory_per_planted_interest_beats_both_the_latest_item_and_every_item():
     """Planted data: each interest's last item names its next item, and other items'
     successors only dilute that; the predictors must show both."""
@@ -216,6 +244,9 @@ def test_a_memory_per_planted_interest_beats_both_the_latest_item_and_every_item
     assert predictors.mean("items") > predictors.mean("latest") + 3
     assert predictors.latest_weight["latest"] == 1.0
     assert predictors.latest_weight["interests"] < 1.0
+    # every item beside the interests takes the interests' side here
+    assert predictors.beside_share > 0.0
+    assert predictors.mean("beside") > predictors.mean("items") + 3
 
 
 def test_cli_memory_table(capsys):
@@ -223,4 +254,4 @@ def test_cli_memory_table(capsys):
     out = capsys.readouterr().out
     assert "First-order predictors" in out
     row = next(line for line in out.splitlines()[4:] if line.startswith("| synthetic"))
-    assert len(row.split("|")) == 10  # 8 cells
+    assert len(row.split("|")) == 13  # 11 cells

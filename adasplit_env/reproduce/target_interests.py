@@ -225,7 +225,11 @@ class Transitions:
 # the weight of the current (last) interest's source in the per-interest mixture,
 # chosen on validation
 LATEST_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
-MEMORY_PREDICTORS = ("latest", "interests", "items")
+MEMORIES = ("latest", "interests", "items")
+# ``beside``: every item's memory and the per-interest one mixed, the latter's share of
+# the mass chosen on validation (0: every item alone; 1: the interests alone)
+MEMORY_PREDICTORS = (*MEMORIES, "beside")
+BESIDE_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def memory_sources(
@@ -238,8 +242,8 @@ def memory_sources(
     current interest's with ``latest_weight``, the others sharing the rest.
     ``items``: every history item, the last with ``latest_weight`` (a memory of
     everything, without interests)."""
-    if memory not in MEMORY_PREDICTORS:
-        raise ValueError(f"unknown memory {memory!r}; use {', '.join(MEMORY_PREDICTORS)}")
+    if memory not in MEMORIES:
+        raise ValueError(f"unknown memory {memory!r}; use {', '.join(MEMORIES)}")
     users, length = histories.shape
     sources = np.zeros_like(histories)
     sources[:, -1] = histories[:, -1]
@@ -262,6 +266,20 @@ def memory_sources(
     return sources, weights
 
 
+def beside_sources(
+    items: tuple[np.ndarray, np.ndarray], interests: tuple[np.ndarray, np.ndarray], share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sources, weights), each (users, 2L): the ``items`` memory's with ``1 - share`` of
+    the mass beside the ``interests`` memory's with ``share`` (both from
+    :func:`memory_sources`): a memory of everything that also knows the interests, the
+    first-order counterpart of groups beside a state of the whole history."""
+    (item_sources, item_weights), (interest_sources, interest_weights) = items, interests
+    return (
+        np.concatenate([item_sources, interest_sources], axis=1),
+        np.concatenate([(1.0 - share) * item_weights, share * interest_weights], axis=1),
+    )
+
+
 def last_of_interest(interests: np.ndarray, histories: np.ndarray, targets: np.ndarray):
     """The last history item of the target's interest, (users,) (0 where there is none)."""
     same = (histories != 0) & (interests[histories] == interests[targets][:, None])
@@ -275,6 +293,7 @@ class MemoryPredictors:
     last item, or of every item (:func:`memory_sources`), on one split."""
 
     latest_weight: dict[str, float]  # memory -> the latest source's weight (validation's)
+    beside_share: float  # the interests' share in ``beside`` (validation's)
     ranks: dict[str, np.ndarray]  # memory -> (users,) ranks of the held-out items
     kinds: np.ndarray  # (users,) each held-out item's kind
 
@@ -289,26 +308,39 @@ def memory_predictors(
     dataset: Dataset, interests: np.ndarray, split: str = "test", max_len: int = 10
 ) -> MemoryPredictors:
     """Each memory's predictor on ``split``, the latest source's weight chosen from
-    LATEST_WEIGHTS by validation NDCG@10 (the first best: the latest item alone wins ties)."""
+    LATEST_WEIGHTS by validation NDCG@10 (the first best: the latest item alone wins ties);
+    ``beside`` mixes the chosen ``items`` and ``interests`` predictors, the share chosen
+    from BESIDE_SHARES the same way (every item alone wins ties)."""
     transitions = Transitions(dataset.split)
     histories, targets = split_arrays(dataset, split, max_len)
     val_histories, val_targets = split_arrays(dataset, "val", max_len)
+
+    def val_score(sources_and_weights) -> float:
+        return user_metric(transitions.mixture_ranks(*sources_and_weights, val_targets)).mean()
+
     chosen, ranks = {}, {}
-    for memory in MEMORY_PREDICTORS:
+    for memory in MEMORIES:
         candidates = (1.0,) if memory == "latest" else LATEST_WEIGHTS
         scores = [
-            user_metric(
-                transitions.mixture_ranks(
-                    *memory_sources(interests, val_histories, memory, weight), val_targets
-                )
-            ).mean()
+            val_score(memory_sources(interests, val_histories, memory, weight))
             for weight in candidates
         ]
         chosen[memory] = candidates[int(np.argmax(scores))]
         ranks[memory] = transitions.mixture_ranks(
             *memory_sources(interests, histories, memory, chosen[memory]), targets
         )
-    return MemoryPredictors(chosen, ranks, target_kinds(interests, histories, targets))
+
+    def beside(rows: np.ndarray, share: float):
+        return beside_sources(
+            memory_sources(interests, rows, "items", chosen["items"]),
+            memory_sources(interests, rows, "interests", chosen["interests"]),
+            share,
+        )
+
+    scores = [val_score(beside(val_histories, share)) for share in BESIDE_SHARES]
+    share = BESIDE_SHARES[int(np.argmax(scores))]
+    ranks["beside"] = transitions.mixture_ranks(*beside(histories, share), targets)
+    return MemoryPredictors(chosen, share, ranks, target_kinds(interests, histories, targets))
 
 
 def split_arrays(dataset: Dataset, split: str, max_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -371,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         "--memory",
         action="store_true",
         help="also first-order predictors stepping from the last item, from each "
-        "interest's last item, or from every item (the latest's weight chosen on validation)",
+        "interest's last item, from every item, or from every item beside each interest's "
+        "last (the latest's weight and the interests' share chosen on validation)",
     )
     args = parser.parse_args(argv)
     # the clusters' sparse SVD rounds differently with more threads; one keeps them
@@ -417,22 +450,29 @@ def main(argv: list[str] | None = None) -> int:
             "validation, in brackets):"
         )
         print(
-            "| dataset | latest item | each interest's last item | every item | interests - "
-            "latest (95% over users) | `earlier` users: latest | interests | every item |"
+            "| dataset | latest item | each interest's last item | every item | every item "
+            "beside each interest's last [share] | interests - latest (95% over users) | "
+            "beside - every item | `earlier` users: latest | interests | every item | beside |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, predictors in memories:
-            gain = paired_difference(
-                predictors.ranks["interests"],
-                predictors.ranks["latest"],
-                resamples=args.resamples,
-                seed=args.seed,
-            )
+            gains = [
+                paired_difference(
+                    predictors.ranks[a],
+                    predictors.ranks[b],
+                    resamples=args.resamples,
+                    seed=args.seed,
+                ).cell()
+                for a, b in (("interests", "latest"), ("beside", "items"))
+            ]
             weights = predictors.latest_weight
             print(
                 f"| {name} | {predictors.mean('latest'):.2f} | "
                 f"{predictors.mean('interests'):.2f} ({weights['interests']:.1f}) | "
-                f"{predictors.mean('items'):.2f} ({weights['items']:.1f}) | {gain.cell()} | "
+                f"{predictors.mean('items'):.2f} ({weights['items']:.1f}) | "
+                f"{predictors.mean('beside'):.2f} [{predictors.beside_share:.2f}] | "
+                + " | ".join(gains)
+                + " | "
                 + " | ".join(f"{predictors.mean(m, 'earlier'):.2f}" for m in MEMORY_PREDICTORS)
                 + " |"
             )
