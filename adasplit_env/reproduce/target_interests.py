@@ -290,7 +290,8 @@ def last_of_interest(interests: np.ndarray, histories: np.ndarray, targets: np.n
 @dataclass(frozen=True)
 class MemoryPredictors:
     """First-order predictors with a memory of the latest item, of each interest's
-    last item, or of every item (:func:`memory_sources`), on one split."""
+    last item, of every item (:func:`memory_sources`), or of every item beside each
+    interest's last (:func:`beside_sources`), on one split."""
 
     latest_weight: dict[str, float]  # memory -> the latest source's weight (validation's)
     beside_share: float  # the interests' share in ``beside`` (validation's)
@@ -446,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if memories:
         print(
-            f"\nFirst-order predictors, {args.split} NDCG@10 (the latest item's weight, chosen on "
-            "validation, in brackets):"
+            f"\nFirst-order predictors, {args.split} NDCG@10 (chosen on validation: the latest "
+            "item's weight in round brackets, the interests' share in square ones):"
         )
         print(
             "| dataset | latest item | each interest's last item | every item | every item "
