@@ -179,3 +179,24 @@ def test_finished_runs_takes_comma_separated_globs(tmp_path):
     assert [p.name for p in seeds] == ["row", "row-seed1", "row-seed2"]  # no row-other
     with pytest.raises(ConfigError, match="no finished run dir"):
         finished_runs(f"{tmp_path}/unfinished")
+
+
+def test_finished_runs_refuse_runs_that_differ_in_more_than_their_seed(tmp_path):
+    """One glob can catch another row (results/x/sasrec* also matches sasrec-max-len-20):
+    a model's runs must differ in their seed alone, or a comparison pools two models."""
+    import json
+
+    from adasplit_env.reproduce.paired import finished_runs
+
+    def run(name: str, **options):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text("{}")
+        config = {"model": "sasrec", "dataset": "garden", "run_dir": name, **options}
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+
+    run("sasrec", seed=0)
+    run("sasrec-seed1", seed=1, threads=2, eps=0.9)  # neither can change a SASRec result
+    run("sasrec-max-len-20", seed=0, max_len=20)
+    assert len(finished_runs(f"{tmp_path}/sasrec,{tmp_path}/sasrec-seed?")) == 2
+    with pytest.raises(ConfigError, match=r"max_len: 10 in 2 runs, 20 in sasrec-max-len-20"):
+        finished_runs(f"{tmp_path}/sasrec*")

@@ -9,7 +9,10 @@ bootstrap over the users and each model's runs gives a confidence interval
 of the difference of means.
 Each run dir holds its per-user ranks (``user_ranks.npz``, written by the
 trainer's final report; for AdaSplit also each user's groups at prediction);
-``--backfill`` writes it for older run dirs from their ``best.pt``.
+``--backfill`` writes it for older run dirs from their ``best.pt``. A model's run
+dirs must differ in their seed alone: where a glob also catches another row
+(``results/lastfm/sasrec*`` matches ``sasrec-max-len-20``), the command names
+the options that differ instead of pooling two models.
 
 ``--by-groups`` asks where A's gain lies: among the users whose history A's
 greedy allocation splits into two or more groups, or among those it keeps in
@@ -210,12 +213,53 @@ def _rank_config(run_dir: Path, data_dir: str | None):
 
 def finished_runs(patterns: str) -> list[Path]:
     """The finished run dirs (metrics.json) of comma-separated globs: one model's seeds,
-    e.g. ``results/x/run,results/x/run-seed?`` where one glob would catch other rows."""
+    e.g. ``results/x/run,results/x/run-seed?`` where one glob would catch other rows
+    (ConfigError if the runs differ in more than their seed)."""
     paths = sorted({path for pattern in patterns.split(",") for path in glob.glob(pattern)})
     finished = [p for p in map(Path, paths) if (p / "metrics.json").is_file()]
     if not finished:
         raise ConfigError(f"no finished run dir (metrics.json) matches {patterns}")
+    differences = option_differences(finished)
+    if differences:
+        raise ConfigError(
+            f"the runs of {patterns} differ in more than their seed ("
+            + "; ".join(
+                f"{key}: " + ", ".join(f"{value} in {runs}" for value, runs in values.items())
+                for key, values in differences.items()
+            )
+            + "): one model's seeds are compared, so narrow the globs, e.g. "
+            "'results/x/run,results/x/run-seed?'"
+        )
     return finished
+
+
+def option_differences(run_dirs: list[Path]) -> dict[str, dict[str, str]]:
+    """The options (besides the seed, and those that cannot change a result) in which
+    ``run_dirs``' config.json files differ: option -> {value: the runs with it}."""
+    from adasplit_env.reproduce.experiments import comparable
+
+    options = {}
+    for run_dir in run_dirs:
+        path = run_dir / "config.json"
+        if not path.is_file():
+            continue
+        values = json.loads(path.read_text())
+        try:
+            values = comparable(values)
+        except ConfigError:  # not a TrainConfig (the popularity floor): compare as saved
+            pass
+        options[run_dir] = {k: v for k, v in values.items() if k not in ("seed", "run_dir")}
+    differences = {}
+    for key in sorted({key for values in options.values() for key in values}):
+        runs_by_value: dict[str, list[str]] = {}
+        for run_dir, values in options.items():
+            runs_by_value.setdefault(json.dumps(values.get(key)), []).append(run_dir.name)
+        if len(runs_by_value) > 1:
+            differences[key] = {
+                value: runs[0] if len(runs) == 1 else f"{len(runs)} runs"
+                for value, runs in runs_by_value.items()
+            }
+    return differences
 
 
 def build_parser() -> argparse.ArgumentParser:
