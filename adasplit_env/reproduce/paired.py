@@ -34,6 +34,7 @@ import numpy as np
 from adasplit_env.data.datasets import load_dataset
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.evaluation import GROUPS_SUFFIX, USER_RANKS_FILE, read_user_ranks
+from adasplit_env.reproduce.experiments import comparable
 
 METRIC_NAMES = ("NDCG", "MRR", "HR")
 
@@ -236,8 +237,6 @@ def finished_runs(patterns: str) -> list[Path]:
 def option_differences(run_dirs: list[Path]) -> dict[str, dict[str, str]]:
     """The options (besides the seed, and those that cannot change a result) in which
     ``run_dirs``' config.json files differ: option -> {value: the runs with it}."""
-    from adasplit_env.reproduce.experiments import comparable
-
     options = {}
     for run_dir in run_dirs:
         path = run_dir / "config.json"

@@ -319,28 +319,24 @@ def memory_predictors(
     def val_score(sources_and_weights) -> float:
         return user_metric(transitions.mixture_ranks(*sources_and_weights, val_targets)).mean()
 
-    chosen, ranks = {}, {}
+    # each memory's sources at its chosen weight, kept for ``beside`` to mix
+    chosen, ranks, val_sources, test_sources = {}, {}, {}, {}
     for memory in MEMORIES:
         candidates = (1.0,) if memory == "latest" else LATEST_WEIGHTS
-        scores = [
-            val_score(memory_sources(interests, val_histories, memory, weight))
-            for weight in candidates
-        ]
-        chosen[memory] = candidates[int(np.argmax(scores))]
-        ranks[memory] = transitions.mixture_ranks(
-            *memory_sources(interests, histories, memory, chosen[memory]), targets
-        )
+        options = [memory_sources(interests, val_histories, memory, w) for w in candidates]
+        best = int(np.argmax([val_score(option) for option in options]))
+        chosen[memory], val_sources[memory] = candidates[best], options[best]
+        test_sources[memory] = memory_sources(interests, histories, memory, chosen[memory])
+        ranks[memory] = transitions.mixture_ranks(*test_sources[memory], targets)
 
-    def beside(rows: np.ndarray, share: float):
-        return beside_sources(
-            memory_sources(interests, rows, "items", chosen["items"]),
-            memory_sources(interests, rows, "interests", chosen["interests"]),
-            share,
-        )
-
-    scores = [val_score(beside(val_histories, share)) for share in BESIDE_SHARES]
+    scores = [
+        val_score(beside_sources(val_sources["items"], val_sources["interests"], share))
+        for share in BESIDE_SHARES
+    ]
     share = BESIDE_SHARES[int(np.argmax(scores))]
-    ranks["beside"] = transitions.mixture_ranks(*beside(histories, share), targets)
+    ranks["beside"] = transitions.mixture_ranks(
+        *beside_sources(test_sources["items"], test_sources["interests"], share), targets
+    )
     return MemoryPredictors(chosen, share, ranks, target_kinds(interests, histories, targets))
 
 
