@@ -171,6 +171,33 @@ class StepOutput:
         return {term: getattr(self, f"{term}_reward") for term in REWARD_TERMS}
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What :meth:`AllocationProcess.replay` computes for B episodes and their given
+    allocation, by step position (P = L + 1: the history, then the target)."""
+
+    group_states: torch.Tensor  # (B, P, G, d) the groups before each position (p_i, Eq. 9-11)
+    num_groups: torch.Tensor  # (B, P) int64 h before each position
+    log_probs: torch.Tensor  # (B, P) log pi(a_T | s_T) of the allocated slot, 0 where none
+    entropies: torch.Tensor  # (B, P) of the policy, 0 where nothing was allocated
+    history_group_reprs: torch.Tensor  # (B, G, d) the history's groups, zero in unused slots
+    history_group_mask: torch.Tensor  # (B, G)
+    target_group_repr: torch.Tensor  # (B, d) p_a chosen for the target (Eq. 20)
+    target_log_likelihood: torch.Tensor | None  # (B,) log p(target) with its graph
+
+    def by_step(
+        self, per_position: torch.Tensor, first_positions: torch.Tensor, steps: int
+    ) -> torch.Tensor:
+        """(B, P) by position -> (B, steps) by step, as a rollout's columns are (step k of
+        episode b is position ``first_positions[b] + k``; ``steps`` is the longest
+        episode's), zero past an episode's end."""
+        positions = per_position.shape[1]
+        steps = index_range(steps, per_position.device)
+        at = first_positions[:, None] + steps[None, :]
+        taken = per_position.gather(1, at.clamp(max=positions - 1))
+        return torch.where(at < positions, taken, 0.0)
+
+
 def creation_penalty(num_created: torch.Tensor, config: RewardConfig) -> torch.Tensor:
     """Eq. 17: lambda as a function of T_a, the groups created so far."""
     created = num_created.to(torch.get_default_dtype())
@@ -209,8 +236,6 @@ class AllocationProcess:
     def __init__(self, model: AdaSplitModel, rewards: RewardConfig | None = None) -> None:
         self.model = model
         self.rewards = rewards or RewardConfig()
-        # Only the LSTM updater keeps a memory (its cell); the others skip its bookkeeping.
-        self._updater_has_memory = model.config.group_updater == "lstm"
 
     def compile(self) -> AllocationProcess:
         """``torch.compile`` the per-step work, :meth:`step` and :meth:`policy_logits`
@@ -286,27 +311,48 @@ class AllocationProcess:
         """
         if self.model.config.join_logit == "cluster":
             return self.cluster_logits(state)
-        width = state.active_width
         position = state.cursor.clamp(max=state.target_position)
         rows = index_range(state.batch_size, position.device)
-        items = state.step_items[rows, position]
-        group_reprs = state.group_reprs[:, :width]
+        return self._join_logits(
+            state.step_items[rows, position],
+            state.step_policy_terms[rows, position],
+            state.group_reprs,
+            state.num_groups,
+            state.policy_maps,
+            state.active_width,
+            detach_inputs,
+        )
+
+    def _join_logits(
+        self,
+        items: torch.Tensor,
+        item_terms: torch.Tensor,
+        group_reprs: torch.Tensor,
+        num_groups: torch.Tensor,
+        policy_maps: tuple[torch.Tensor, ...],
+        width: int,
+        detach_inputs: bool,
+    ) -> torch.Tensor:
+        """Eq. 7-8's logits (N, G) for N (item, groups) pairs: one per episode in a step,
+        one per episode and position in :meth:`replay`. Only the first ``width`` slots
+        (every pair's groups and create slot) are computed, the rest are -inf."""
+        slots = index_range(self.max_groups, num_groups.device)
+        group_mask = slots[:width][None, :] < num_groups[:, None]
+        group_reprs = group_reprs[:, :width]
         if detach_inputs:  # the item side again, from the detached item (one small product)
             items, group_reprs = items.detach(), group_reprs.detach()
             item_terms = self.model.policy.item_terms(items)
-        else:
-            item_terms = state.step_policy_terms[rows, position]
         logits = self.model.policy.step_logits(
             items,
             item_terms,
             group_reprs,
-            state.group_mask[:, :width],
-            state.num_groups,
-            state.policy_maps,  # the policy's own weights, folded: never detached
+            group_mask,
+            num_groups,
+            policy_maps,  # the policy's own weights, folded: never detached
         )
-        if width == state.max_groups:
+        if width == self.max_groups:
             return logits
-        return torch.nn.functional.pad(logits, (0, state.max_groups - width), value=-torch.inf)
+        return torch.nn.functional.pad(logits, (0, self.max_groups - width), value=-torch.inf)
 
     def cluster_logits(self, state: AllocationState) -> torch.Tensor:
         """``join_logit cluster``: logit 0 on the one slot the rule picks, -inf elsewhere.
@@ -334,11 +380,13 @@ class AllocationProcess:
         return logits.index_put((rows, choice), torch.zeros(batch, device=device))
 
     def step(
-        self, state: AllocationState, actions: torch.Tensor
+        self, state: AllocationState, actions: torch.Tensor, score_target: bool = True
     ) -> tuple[AllocationState, StepOutput]:
         """Allocate every unfinished episode's current item by ``actions`` (B,) in [0, G).
 
         Actions are not range-checked here (the hot path); the faces check them.
+        With ``score_target`` False the likelihood reward is left at 0 (the parallel
+        training path computes it once, with its graph, in :meth:`replay`).
         """
         device = actions.device
         rows = index_range(state.batch_size, device)
@@ -352,38 +400,27 @@ class AllocationProcess:
         chosen = torch.where(creates, num_groups, actions)
         items = state.step_items[rows, position]
 
-        # The chosen group as the choice sees it: a created group starts at e_u.
-        selected = torch.where(created[:, None], state.user_embs, state.group_reprs[rows, chosen])
-
         # Eq. 9-10: only the chosen group absorbs the item; never the target.
         absorbs = active & ~at_target
-        selected_size = torch.where(created, 0, state.group_sizes[rows, chosen])
-        selected_memory = state.group_memory[rows, chosen]  # zeros unless lstm
-        if self._updater_has_memory:
-            selected_memory = torch.where(created[:, None], 0.0, selected_memory)
         update_terms = state.step_update_terms
-        updated, updated_memory = self.model.group_updater(
-            selected,
+        group_reprs, group_memory, group_sizes, selected = self.model.group_updater.absorb(
+            state.group_reprs,
+            state.group_memory,
+            state.group_sizes,
+            chosen,
+            created,
+            absorbs,
+            state.user_embs,
             items,
-            selected_memory,
-            selected_size,
-            item_terms=update_terms[rows, position] if update_terms.shape[-1] else None,
+            update_terms[rows, position],
         )
-        # One out-of-place write per episode at (row, chosen). Rows that change
-        # nothing write back what is there (a finished episode, or a join at the
-        # target); a group created at the target is written as e_u.
-        group_reprs = state.group_reprs.index_put(
-            (rows, chosen), torch.where(absorbs[:, None], updated, selected)
-        )
-        group_memory = state.group_memory
-        if self._updater_has_memory:
-            group_memory = group_memory.index_put(
-                (rows, chosen), torch.where(absorbs[:, None], updated_memory, selected_memory)
-            )
-        group_sizes = state.group_sizes.index_put((rows, chosen), selected_size + absorbs)
         created_count = created.long()
 
-        target_log_likelihood = self._target_log_likelihood(state, selected, at_target & active)
+        target_log_likelihood = (
+            self._target_log_likelihood(state, selected, at_target & active)
+            if score_target
+            else None
+        )
         # The rewards steer the learners, which never differentiate them: no graph.
         with torch.no_grad():
             terms = self._reward_terms(
@@ -477,15 +514,28 @@ class AllocationProcess:
             return log_likelihood
         rows = torch.nonzero(at_target).flatten()
         sequence_state = state.sequence_state
-        logits = self.model.target_logits(
+        target_rows = self.target_log_likelihood(
             selected[rows],
             self.scoring_group_reprs(state, rows),
             state.group_mask[rows],
             None if sequence_state is None else sequence_state[rows],
+            state.step_item_ids[rows, state.target_position],
         )
-        targets = state.step_item_ids[rows, state.target_position]
-        target_rows = torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
         return log_likelihood.index_put((rows,), target_rows)
+
+    def target_log_likelihood(
+        self,
+        chosen_group_repr: torch.Tensor,
+        group_reprs: torch.Tensor,
+        group_mask: torch.Tensor,
+        sequence_state: torch.Tensor | None,
+        targets: torch.Tensor,
+    ) -> torch.Tensor:
+        """log p(target) (N,) under the scoring rule (:meth:`AdaSplitModel.target_logits`)
+        for N episodes at their target step: the target's chosen group (Eq. 20), the
+        history's groups and their mask, the SASRec readout's state or None."""
+        logits = self.model.target_logits(chosen_group_repr, group_reprs, group_mask, sequence_state)
+        return torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
 
     def scoring_group_reprs(
         self, state: AllocationState, rows: torch.Tensor | None = None
@@ -493,13 +543,108 @@ class AllocationProcess:
         """(B, G, d) the groups as items are scored (``max``/``lse``): the updater's p_i,
         or with ``group_repr encoder`` the group encoder over the history as allocated
         so far (:meth:`AdaSplitModel.encode_groups`); only ``rows`` where given."""
-        if self.model.config.group_repr != "encoder":
-            return state.group_reprs if rows is None else state.group_reprs[rows]
         length = state.target_position
         histories, assignments = state.step_item_ids[:, :length], state.assignments[:, :length]
+        group_reprs = state.group_reprs
         if rows is not None:
-            histories, assignments = histories[rows], assignments[rows]
-        return self.model.encode_groups(histories, assignments, state.max_groups)
+            histories, assignments, group_reprs = histories[rows], assignments[rows], group_reprs[rows]
+        return self._scoring_groups(group_reprs, histories, assignments)
+
+    def _scoring_groups(
+        self, group_reprs: torch.Tensor, histories: torch.Tensor, assignments: torch.Tensor
+    ) -> torch.Tensor:
+        if self.model.config.group_repr != "encoder":
+            return group_reprs
+        return self.model.encode_groups(histories, assignments, self.max_groups)
+
+    def replay(
+        self,
+        state: AllocationState,
+        assignments: torch.Tensor,
+        detach_policy_inputs: bool = False,
+        score_target: bool = True,
+    ) -> Replay:
+        """The parallel training path: a whole allocation's differentiable quantities at
+        every step position at once, for the episodes ``state`` (as :meth:`reset` left
+        them, with their graph) allocated by ``assignments`` (B, L+1) (each position's
+        slot, -1 before an episode's first item: a rollout's final
+        ``AllocationState.assignments``).
+
+        Computed here, with gradients: the groups before every position (the updater's
+        closed form where it has one, else a walk of :meth:`GroupUpdater.absorb` steps
+        with no policy or reward in it), the policy's logits at every position in one
+        call of the join rule (so the log-probabilities of the allocated slots), and the
+        target's log-likelihood (``score_target``), read by L_seq and, detached, by the
+        likelihood reward. Equal to what :meth:`step` computes along the same allocation,
+        to float tolerance (``tests/test_parallel.py``).
+
+        Not recomputed, as nothing differentiates them: the sampling (a rollout without
+        gradients chose ``assignments``) and the paper's reward terms (Eq. 14-17), which
+        that rollout already computed; with ``join_logit cluster`` the choices are the
+        rule's, so each has probability 1.
+        """
+        batch, positions = assignments.shape
+        slots = index_range(self.max_groups, assignments.device)
+        group_states = self.model.group_updater.states_before_steps(
+            state.user_embs, state.step_items, state.step_update_terms, assignments, self.max_groups
+        )  # (B, P, G, d)
+        # h before each position: slots open in order, so 1 + the largest slot used so far
+        largest = torch.cummax(assignments, dim=1).values
+        largest = torch.cat([largest.new_full((batch, 1), -1), largest[:, :-1]], dim=1)
+        num_groups = (largest + 1).clamp(min=1)
+        allocated = assignments >= 0
+        chosen = assignments.clamp(min=0)
+        action_mask = slots <= num_groups[..., None]
+        if self.model.config.join_logit == "cluster":
+            logits = torch.where(slots == chosen[..., None], 0.0, -torch.inf)
+        else:
+            width = min(self.max_groups, int(num_groups.max()) + 1)
+            logits = self._join_logits(
+                state.step_items.reshape(batch * positions, -1),
+                state.step_policy_terms.reshape(batch * positions, -1),
+                group_states.reshape(batch * positions, self.max_groups, -1),
+                num_groups.reshape(-1),
+                state.policy_maps,
+                width,
+                detach_policy_inputs,
+            ).view(batch, positions, self.max_groups)
+        log_policy = torch.log_softmax(logits.masked_fill(~action_mask, -torch.inf), dim=-1)
+        policy = log_policy.exp()
+        log_probs = torch.where(allocated, log_policy.gather(2, chosen[..., None])[..., 0], 0.0)
+        entropies = -(policy * log_policy.masked_fill(policy == 0, 0.0)).sum(dim=-1)
+        entropies = torch.where(allocated, entropies, 0.0)
+
+        rows = index_range(batch, assignments.device)
+        history_groups = group_states[:, -1]  # the target is never absorbed
+        history_mask = slots < num_groups[:, -1, None]
+        target_slot = chosen[:, -1]
+        created_at_target = target_slot >= num_groups[:, -1]
+        target_group_repr = torch.where(
+            created_at_target[:, None], state.user_embs, history_groups[rows, target_slot]
+        )
+        target_log_likelihood = None
+        if score_target:
+            length = positions - 1
+            scoring_groups = self._scoring_groups(
+                history_groups, state.step_item_ids[:, :length], assignments[:, :length]
+            )
+            target_log_likelihood = self.target_log_likelihood(
+                target_group_repr,
+                scoring_groups * history_mask[..., None],
+                history_mask,
+                state.sequence_state,
+                state.step_item_ids[:, -1],
+            )
+        return Replay(
+            group_states=group_states,
+            num_groups=num_groups,
+            log_probs=log_probs,
+            entropies=entropies,
+            history_group_reprs=history_groups * history_mask[..., None],
+            history_group_mask=history_mask,
+            target_group_repr=target_group_repr,
+            target_log_likelihood=target_log_likelihood,
+        )
 
     def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
         """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space)."""

@@ -9,7 +9,7 @@ returns; agents never step the dynamics themselves but call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import torch
@@ -89,6 +89,21 @@ class Rollout:
         """(B, G, d) the groups before the target step, zero in the other slots."""
         return self.final_state.group_reprs * self.history_group_mask[..., None]
 
+    def with_target_log_likelihood(self, log_likelihood: torch.Tensor, weight: float) -> Rollout:
+        """This rollout (run with ``score_target=False``) with its likelihood reward:
+        ``weight * log_likelihood`` (B,) added at each episode's target step, as
+        :meth:`AllocationProcess.step` adds it on the sequential path."""
+        steps = self.active.long().sum(dim=1) - 1  # each episode's target step
+        at_target = torch.arange(self.active.shape[1], device=steps.device) == steps[:, None]
+        likelihood = torch.where(at_target, log_likelihood.detach()[:, None], 0.0)
+        terms = dict(self.reward_terms, likelihood=likelihood)
+        return replace(
+            self,
+            rewards=self.rewards + weight * likelihood,
+            reward_terms=terms,
+            target_log_likelihood=log_likelihood,
+        )
+
     def summary(self) -> dict[str, float | torch.Tensor]:
         """Per-episode means for the logs (same tags for every algorithm)."""
         active = self.active.float()
@@ -120,14 +135,19 @@ def run_episodes(
     generator: torch.Generator | None = None,
     value_fn=None,
     forced_actions: torch.Tensor | None = None,
+    start: AllocationState | None = None,
+    score_target: bool = True,
 ) -> Rollout:
     """Roll B episodes out with ``policy_logits(state) -> (B, G)`` (gradients kept).
 
     Actions are sampled in training and argmax with ``greedy`` (Eq. 22);
     ``forced_actions`` (B, L+1) replays recorded ones instead, by step
     position (as in :attr:`AllocationState.assignments`). ``value_fn(state) -> (B,)`` is recorded per step.
+    ``start`` is ``process.reset(samples)`` when the caller has it already;
+    ``score_target`` False leaves the likelihood reward out (see
+    :meth:`Rollout.with_target_log_likelihood`).
     """
-    state = process.reset(samples)
+    state = process.reset(samples) if start is None else start
     names = ("actions", "log_probs", "entropies", "rewards", "created", "active", *REWARD_TERMS)
     columns: dict[str, list[torch.Tensor]] = {key: [] for key in names}
     values = []
@@ -149,7 +169,7 @@ def run_episodes(
             actions = torch.multinomial(policy, 1, generator=generator)[:, 0]
         log_probs = log_policy.gather(1, actions[:, None])[:, 0]
         entropy = -(policy * log_policy.masked_fill(policy == 0, 0.0)).sum(dim=1)
-        state, out = process.step(state, actions)
+        state, out = process.step(state, actions, score_target=score_target)
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
         if out.target_log_likelihood is not None:

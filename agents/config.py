@@ -94,7 +94,9 @@ class TrainConfig:
     )
     group_updater: str = _opt(
         "attn_gru",
-        "group updater (Adasplit-LSTM: lstm, -AveragePooling: mean)",
+        "group updater (Adasplit-LSTM: lstm, -AveragePooling: mean; beyond the paper: gated, "
+        "Eq. 10 with gates read from the item alone, whose groups have a closed form for "
+        "--train-path parallel)",
         choices=GROUP_UPDATERS,
     )
     max_groups: int | None = _opt(
@@ -157,6 +159,14 @@ class TrainConfig:
         "which allocation L_seq is trained on: sampled (the paper: the rollout L_rl uses) or "
         "greedy (a second, argmax rollout: the allocation prediction makes). Beyond the paper",
         choices=("sampled", "greedy"),
+    )
+    train_path: str = _opt(
+        "sequential",
+        "how reinforce computes its loss: sequential (every MDP step with its graph) or "
+        "parallel (the allocation sampled without gradients, then the groups, every step's "
+        "log-probability and the target's likelihood in one pass over it: the same loss; "
+        "fastest with --group-updater gated or mean, whose groups have a closed form)",
+        choices=("sequential", "parallel"),
     )
     # reward and loss (Eq. 14-21)
     beta: float = _opt(0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)")
@@ -231,6 +241,11 @@ class TrainConfig:
             raise ConfigError("patience and eval_users must be >= 0")
         if self.format is not None and self.format not in FORMATS:
             raise ConfigError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if self.train_path == "parallel" and self.algo != "reinforce":
+            raise ConfigError(
+                f"--train-path parallel is the reinforce learner's; --algo {self.algo} "
+                "trains on the sequential path"
+            )
         self.reward_config()  # validates the reward options
 
     def model_options(self) -> dict[str, Any]:

@@ -44,12 +44,57 @@ class ReinforceAgent(Agent):
     name = "reinforce"
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
+        if getattr(self.config, "train_path", "sequential") == "parallel":
+            return self.parallel_loss(batch, generator)
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
         seq_rollout = self.sequence_rollout(rollout, batch)
         greedy_rollout = self.baseline_rollout(rollout, batch, seq_rollout)
+        return self._losses(rollout, rollout.log_probs, greedy_rollout, self.sequence_loss(seq_rollout, batch))
+
+    def parallel_loss(self, batch: Samples, generator: torch.Generator | None = None):
+        """The same loss as the sequential path (``--train-path parallel``): the
+        allocation is sampled by a rollout without gradients, then
+        :meth:`AllocationProcess.replay` computes what the loss differentiates (the
+        groups, every step's log-probability, the target's log-likelihood) in one pass
+        over the sampled allocation. The encoders run once, for both. The likelihood
+        reward is the replay's log-likelihood, detached; the paper's reward terms come
+        from the rollout. Equal to the sequential loss and gradients for the same
+        allocation (``tests/test_parallel.py``)."""
+        process = self.process
+        weight = process.rewards.likelihood_weight
+        greedy_seq = getattr(self.config, "seq_rollout", "sampled") == "greedy"
+        start = process.reset(batch)
+        with torch.no_grad():
+            rollout = run_episodes(
+                process, batch, self.policy_logits, generator=generator, start=start,
+                score_target=False,
+            )
+        detach = getattr(self.config, "rl_gradient", "full") == "policy"
+        replay = process.replay(
+            start,
+            rollout.final_state.assignments,
+            detach_policy_inputs=detach,
+            score_target=weight > 0 or not greedy_seq,
+        )
+        if weight > 0:
+            rollout = rollout.with_target_log_likelihood(replay.target_log_likelihood, weight)
+        seq_replay = replay
+        greedy_rollout = None
+        if greedy_seq or self.baseline == "greedy":
+            with torch.no_grad():
+                greedy_rollout = run_episodes(
+                    process, batch, self.policy_logits, greedy=True, start=start
+                )
+        if greedy_seq:
+            seq_replay = process.replay(start, greedy_rollout.final_state.assignments)
+        log_probs = replay.by_step(replay.log_probs, start.cursor, rollout.active.shape[1])
+        seq_loss = -seq_replay.target_log_likelihood.mean()
+        return self._losses(rollout, log_probs, greedy_rollout, seq_loss)
+
+    def _losses(self, rollout, log_probs, greedy_rollout, seq_loss):
+        """Eq. 19-21 from the rollout's rewards, its (B, T) log-probabilities and L_seq."""
         advantages = self.advantages(rollout, greedy_rollout)
-        rl_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()
-        seq_loss = self.sequence_loss(seq_rollout, batch)
+        rl_loss = -(advantages * log_probs).sum(dim=1).mean()
         loss = seq_loss + self.config.beta * rl_loss
         stats = rollout.summary()
         stats.update(

@@ -7,7 +7,9 @@ set -uo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-/tmp/gpu_check}
 mkdir -p "$OUT"
-if [ -d .whl ]; then
+if [ -d /tmp/site/gymnasium ]; then
+  export PYTHONPATH=/tmp/site:$PWD
+elif [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 else
@@ -47,6 +49,11 @@ for _ in range(200):
         obs, info = env.reset()
 print("cuda env: check_env passed,", steps, "steps")
 PY
-python3 benchmarks/train_throughput.py --dataset beauty --data-dir "$DATA" --device cuda --updates 100 --eval-users 22363 2>&1 | tee "$OUT/train_throughput_cuda.txt"
-python3 train_agent.py --dataset beauty --data-dir "$DATA" --device cuda --epochs 1 --eval-users 2000 --progress false --run-dir "$OUT/beauty-cuda-1epoch" 2>&1 | tee "$OUT/train_beauty_cuda.txt"
-rm -f "$OUT"/beauty-cuda-1epoch/*.pt
+# The paper's model (REINFORCE), then the AdaSplit+ preset on the sequential path and on
+# the parallel one with each group state (issue 27).
+python3 benchmarks/train_throughput.py --dataset beauty --data-dir "$DATA" --device cuda --algos reinforce --updates 60 --eval-users 4096 2>&1 | tee "$OUT/train_throughput_cuda.txt"
+python3 benchmarks/train_throughput.py --dataset beauty --data-dir "$DATA" --device cuda --config configs/beauty-plus.yaml --algos reinforce --updates 60 --eval-users 4096 \
+  --variant parallel-attn_gru:train_path=parallel \
+  --variant parallel-gated:train_path=parallel,group_updater=gated \
+  --variant parallel-mean:train_path=parallel,group_updater=mean \
+  --variant parallel-gated-b1024:train_path=parallel,group_updater=gated,batch_size=1024 2>&1 | tee "$OUT/train_throughput_plus_cuda.txt"

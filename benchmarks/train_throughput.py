@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 import torch
+import yaml
 
 from adasplit_env.data import load_dataset
 from agents.config import TrainConfig, read_config_file
@@ -127,6 +128,15 @@ def main() -> int:
         action="store_true",
         help="the AdaSplit rows with train_agent.py --compile (timed after a compiling pass)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="an extra AdaSplit row with these options on top of --config's, e.g. "
+        "parallel-gated:train_path=parallel,group_updater=gated (repeatable; the row is "
+        "timed with the first of --algos)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,12 +158,20 @@ def main() -> int:
             preset.pop(key, None)
         print(f"AdaSplit options from {args.config}: {preset}")
     rows = {}
-    models = [("sasrec", "sasrec", "supervised")] + [
-        ("adasplit", "adasplit", a) for a in args.algos.split(",") if a
+    algos = [a for a in args.algos.split(",") if a]
+    models = [("sasrec", "sasrec", "supervised", {})] + [
+        (f"adasplit-{a}", "adasplit", a, {}) for a in algos
     ]
-    for label, model, algo in models:
+    for variant in args.variant:
+        name, _, assignments = variant.partition(":")
+        extra = {}
+        for pair in filter(None, assignments.split(",")):
+            key, _, value = pair.partition("=")
+            extra[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        models.append((name, "adasplit", extra.pop("algo", algos[0] if algos else "reinforce"), extra))
+    for key, model, algo, extra in models:
         with tempfile.TemporaryDirectory() as run_dir:
-            options = preset if model == "adasplit" else {}
+            options = {**preset, **extra} if model == "adasplit" else {}
             config = TrainConfig.from_dict(
                 {
                     **options,
@@ -161,7 +179,7 @@ def main() -> int:
                     "algo": algo if model == "adasplit" else "reinforce",
                     "dataset": args.dataset,
                     "data_dir": args.data_dir,
-                    "batch_size": args.batch_size,
+                    "batch_size": extra.get("batch_size", args.batch_size),
                     "device": args.device,
                     "progress": False,
                     "fused_adam": args.fused_adam,
@@ -181,7 +199,6 @@ def main() -> int:
                 trainer, min(args.eval_users, len(dataset.split.evaluated_users()))
             )
             users_rate = min(args.eval_users, len(dataset.split.evaluated_users())) / eval_seconds
-            key = label if model == "sasrec" else f"adasplit-{algo}"
             rows[key] = (
                 rate,
                 len(trainer.train_samples) / rate,
@@ -189,7 +206,7 @@ def main() -> int:
                 len(dataset.split.evaluated_users()) / users_rate,
             )
             print(
-                f"{key:<18} train {rate:>8,.0f} samples/s ({rows[key][1]:>7.1f} s/epoch)   "
+                f"{key:<22} train {rate:>8,.0f} samples/s ({rows[key][1]:>7.1f} s/epoch)   "
                 f"eval {users_rate:>8,.1f} users/s ({rows[key][3]:>6.1f} s for the test split)   "
                 f"{seconds / len(batches) * 1000:>7.1f} ms/update, "
                 + (f"{operations:,} aten ops/update" if operations else "ops: own rollouts"),

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from adasplit_env.data.interactions import PAD
+from adasplit_env.model.best_group import best_group_logits
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
@@ -127,24 +128,14 @@ class AdaSplitModel(nn.Module):
         (``scoring lse``) over each user's active groups, (B, num_items + 1);
         ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
         """
-        used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
-        groups, mask = group_reprs[:, :used], group_mask[:, :used]
         items = self.item_embeddings.weight
         if self.config.scoring == "lse":
+            used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
+            groups, mask = group_reprs[:, :used], group_mask[:, :used]
             logits = torch.einsum("bgd,id->bgi", groups, items)
             return torch.logsumexp(logits.masked_fill(~mask[:, :, None], -torch.inf), dim=1)
-        # An inactive slot repeats slot 0 (always active), which cannot change a max: no
-        # masking pass over the (B, G, items) logits. Where slot 0 ties with its copies the
-        # max's gradient is shared among them and flows back to slot 0 whole.
-        groups = torch.where(mask[:, :, None], groups, groups[:, :1])
-        if torch.is_grad_enabled():
-            batch, dim = groups.shape[0], groups.shape[2]
-            return (groups.reshape(batch * used, dim) @ items.T).view(batch, used, -1).amax(dim=1)
-        # No graph (evaluation, the reward): one group at a time, maximum in place.
-        best = groups[:, 0] @ items.T
-        for slot in range(1, used):
-            torch.maximum(best, groups[:, slot] @ items.T, out=best)
-        return best
+        # only the groups each user has, and a backward without a (B, G, items) block
+        return best_group_logits(group_reprs, group_mask.sum(dim=1), items)
 
     def target_logits(
         self,
@@ -160,10 +151,13 @@ class AdaSplitModel(nn.Module):
         if self.config.scoring == "attend":  # one vector per user, so one product with E
             mixed = self.attended_groups(group_reprs, group_mask, sequence_state)
             return self.item_logits(mixed + sequence_state)
+        # The readout's s . e_c is the same for every group, so it is folded into the
+        # groups: max_i (p_i + s) . e_c = max_i p_i . e_c + s . e_c (and likewise for lse
+        # and for one chosen group): one product with the item table, not two.
         if self.config.scoring in ("max", "lse"):
-            logits = self.best_group_logits(group_reprs, group_mask)
-        else:
-            logits = self.item_logits(chosen_group_repr)
+            if sequence_state is not None:
+                group_reprs = group_reprs + sequence_state[:, None, :]
+            return self.best_group_logits(group_reprs, group_mask)
         if sequence_state is not None:
-            logits = logits + self.item_logits(sequence_state)
-        return logits
+            chosen_group_repr = chosen_group_repr + sequence_state
+        return self.item_logits(chosen_group_repr)

@@ -1,0 +1,232 @@
+"""The parallel training path (``--train-path parallel``) against the sequential MDP.
+
+For the same allocation, :meth:`AllocationProcess.replay` must give what stepping
+the process gives: the groups before every step, every step's log-probability,
+the target's log-likelihood, and so the same loss and gradients.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adasplit_env.clusters import fit_item_clusters
+from adasplit_env.data import SyntheticConfig, load_dataset
+from adasplit_env.model.adasplit import AdaSplitModel
+from adasplit_env.model.config import ModelConfig, RewardConfig
+from adasplit_env.model.init import init_weights
+from adasplit_env.model.updaters import GroupUpdater, make_group_updater
+from adasplit_env.process import AllocationProcess
+from agents.base import run_episodes
+from agents.config import TrainConfig
+from agents.reinforce import ReinforceAgent
+
+SMALL = SyntheticConfig(num_users=60, num_groups=4, items_per_group=8, max_length=12, seed=0)
+UPDATERS = ("attn_gru", "lstm", "mean", "gated")
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset("synthetic", synthetic=SMALL)
+
+
+def make_process(dataset, rewards=None, **options) -> AllocationProcess:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        num_users=dataset.num_users, num_items=dataset.num_items, dim=8, max_len=6, **options
+    )
+    model = init_weights(AdaSplitModel(config), std=0.5).eval()  # spread, so no ties
+    fit_item_clusters(model, dataset.split, seed=0)  # join_logit cluster only
+    return AllocationProcess(model, rewards or RewardConfig())
+
+
+def samples_of(dataset, count=16, short=False):
+    """Training samples; ``short``: only histories shorter than max_len (6), so that
+    every episode of the batch takes fewer than L + 1 steps."""
+    samples = dataset.split.train_samples(6)
+    if short:
+        return samples.subset(torch.nonzero(samples.lengths < 4).flatten()[:count].numpy())
+    return samples.subset(slice(0, count))
+
+
+def sampled_allocation(process, samples, seed=0):
+    """A sampled rollout's allocation (B, L+1) and the rollout, creating often."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        rollout = run_episodes(process, samples, process.policy_logits, generator=generator)
+    return rollout.final_state.assignments, rollout
+
+
+def test_mean_and_gated_are_parallel_and_the_recurrent_ones_are_not():
+    assert make_group_updater("mean", 4).parallel and make_group_updater("gated", 4).parallel
+    assert not make_group_updater("attn_gru", 4).parallel
+    assert not make_group_updater("lstm", 4).parallel
+
+
+@pytest.mark.parametrize("updater", UPDATERS)
+def test_states_before_steps_equal_the_process_steps(dataset, updater):
+    """Every position's groups, from the updater's closed form (or walk), equal the
+    groups the MDP holds when it reaches that position along the same allocation."""
+    process = make_process(dataset, RewardConfig(), group_updater=updater, eps=2.0)
+    samples = samples_of(dataset)
+    assignments, _ = sampled_allocation(process, samples)
+    assert int(assignments.max()) >= 2  # several groups were opened
+    state = process.reset(samples)
+    replayed = process.model.group_updater.states_before_steps(
+        state.user_embs, state.step_items, state.step_update_terms, assignments, process.max_groups
+    )
+    walked = GroupUpdater.states_before_steps(
+        process.model.group_updater,
+        state.user_embs,
+        state.step_items,
+        state.step_update_terms,
+        assignments,
+        process.max_groups,
+    )
+    assert torch.allclose(replayed, walked, atol=1e-5)
+    # and the process itself, position by position
+    rows = torch.arange(len(samples))
+    while not bool(state.done.all()):
+        position = state.cursor.clamp(max=state.target_position)
+        live = ~state.done
+        assert torch.allclose(
+            state.group_reprs[live], replayed[rows[live], position[live]], atol=1e-5
+        )
+        state, _ = process.step(state, assignments[rows, position])
+
+
+def test_gated_updater_by_hand():
+    """p' = z p + (1 - z) tanh(W v), z = sigmoid(w_z . v + b_z): two items into one group."""
+    updater = make_group_updater("gated", 2)
+    with torch.no_grad():
+        updater.update_item.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        updater.update_item.bias.fill_(0.5)
+        updater.candidate_item.weight.copy_(torch.eye(2))
+    start = torch.tensor([[0.2, -0.4]])
+    first, second = torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.5])
+    z1 = torch.sigmoid(torch.tensor(1.0 + 0.5))
+    z2 = torch.sigmoid(torch.tensor(-1.0 + 0.5))
+    expected = z2 * (z1 * start[0] + (1 - z1) * torch.tanh(first)) + (1 - z2) * torch.tanh(second)
+    items = torch.stack([first, second, torch.zeros(2)])[None]  # then the target
+    states = updater.states_before_steps(
+        start, items, updater.item_terms(items), torch.tensor([[0, 0, 0]]), 2
+    )
+    assert torch.allclose(states[0, 2, 0], expected, atol=1e-6)
+    assert torch.allclose(states[0, 0, 0], start[0]) and states[0, :, 1].abs().sum() == 0
+
+
+CASES = [
+    dict(group_updater=updater, join_logit=join, scoring=scoring)
+    for updater in UPDATERS
+    for join, scoring in (("sigmoid", "paper"), ("affinity", "max"), ("linear", "max"))
+] + [
+    dict(join_logit="cluster", scoring="max", group_updater="gated", cluster_count=4),
+    dict(join_logit="affinity", scoring="max", readout="sasrec", group_start="zero"),
+    dict(join_logit="affinity", scoring="lse", group_repr="encoder"),
+    dict(join_logit="affinity", scoring="attend", readout="sasrec", group_updater="mean"),
+]
+
+
+@pytest.mark.parametrize("options", CASES, ids=lambda o: "-".join(map(str, o.values())))
+@pytest.mark.parametrize("detach", [False, True])
+def test_replay_equals_the_sequential_rollout(dataset, options, detach):
+    """Log-probabilities, the history's groups, the target's group and log-likelihood,
+    and their gradients, as the sequential rollout computes them for that allocation."""
+    rewards = RewardConfig(likelihood_weight=1.0)
+    process = make_process(dataset, rewards, eps=1.0, **options)
+    samples = samples_of(dataset)
+    assignments, _ = sampled_allocation(process, samples)
+
+    def policy(state):
+        return process.policy_logits(state, detach_inputs=detach)
+
+    sequential = run_episodes(process, samples, policy, forced_actions=assignments)
+    start = process.reset(samples)
+    replay = process.replay(start, assignments, detach_policy_inputs=detach)
+    steps = sequential.log_probs.shape[1]
+    log_probs = replay.by_step(replay.log_probs, start.cursor, steps)
+    assert torch.allclose(log_probs, sequential.log_probs, atol=1e-5)
+    entropies = replay.by_step(replay.entropies, start.cursor, steps)
+    assert torch.allclose(entropies, sequential.entropies, atol=1e-5)
+    assert torch.equal(replay.history_group_mask, sequential.history_group_mask)
+    assert torch.allclose(replay.history_group_reprs, sequential.history_group_reprs, atol=1e-5)
+    assert torch.allclose(replay.target_group_repr, sequential.target_group_repr, atol=1e-5)
+    assert torch.allclose(
+        replay.target_log_likelihood, sequential.target_log_likelihood, atol=1e-5
+    )
+    weights = torch.randn(log_probs.shape, generator=torch.Generator().manual_seed(1))
+    parameters = [p for p in process.model.parameters() if p.requires_grad]
+
+    def gradients(log_probs, likelihood):
+        loss = (weights * log_probs).sum() - likelihood.sum()
+        return torch.autograd.grad(loss, parameters, allow_unused=True)
+
+    for got, expected in zip(
+        gradients(log_probs, replay.target_log_likelihood),
+        gradients(sequential.log_probs, sequential.target_log_likelihood),
+    ):
+        if expected is None:
+            assert got is None or got.abs().max() < 1e-6
+        else:
+            assert got is not None and torch.allclose(got, expected, atol=1e-5)
+
+
+PRESET = dict(
+    group_start="zero",
+    rl_gradient="policy",
+    reinforce_baseline="batch_mean",
+    scoring="max",
+    encoder_block="standard",
+    likelihood_reward=1.0,
+    allocation_reward_weight=0.0,
+    lambda_o=0.0,
+    curriculum="none",
+    join_logit="affinity",
+    readout="sasrec",
+)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(PRESET, group_updater="gated"),
+        dict(PRESET, group_updater="attn_gru"),
+        dict(reinforce_baseline="greedy", seq_rollout="greedy", group_updater="mean"),
+        {},  # the paper's learner and reward
+    ],
+    ids=["preset-gated", "preset-attn_gru", "greedy-mean", "paper"],
+)
+@pytest.mark.parametrize("short", [False, True], ids=["full", "short-histories"])
+def test_parallel_loss_equals_the_sequential_loss(dataset, options, short):
+    """The REINFORCE loss, its statistics and every gradient, on both paths, from the
+    same seed (the sampling draws the same numbers on both); also for a batch whose
+    episodes are all shorter than L + 1 steps."""
+
+    def loss_and_gradients(train_path):
+        config = TrainConfig(
+            dataset="synthetic", max_len=6, dim=8, eps=1.0, train_path=train_path, **options
+        )
+        torch.manual_seed(0)
+        model_config = ModelConfig(
+            num_users=dataset.num_users, num_items=dataset.num_items, **config.model_options()
+        )
+        model = init_weights(AdaSplitModel(model_config), std=0.5).eval()
+        agent = ReinforceAgent(AllocationProcess(model, config.reward_config()), config)
+        batch = samples_of(dataset, short=short)
+        assert short == bool((batch.lengths < 5).all())
+        loss, stats = agent.loss(batch, torch.Generator().manual_seed(3))
+        loss.backward()
+        return loss, stats, {name: p.grad for name, p in model.named_parameters()}
+
+    loss, stats, grads = loss_and_gradients("sequential")
+    parallel_loss, parallel_stats, parallel_grads = loss_and_gradients("parallel")
+    assert torch.allclose(parallel_loss, loss, atol=1e-5)
+    for key, value in stats.items():
+        if isinstance(value, float) and value == value:
+            assert parallel_stats[key] == pytest.approx(value, abs=1e-5), key
+    for name, grad in grads.items():
+        other = parallel_grads[name]
+        if grad is None:
+            assert other is None or other.abs().max() < 1e-6, name
+        else:
+            assert other is not None and torch.allclose(other, grad, atol=1e-5), name
