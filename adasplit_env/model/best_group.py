@@ -12,7 +12,9 @@ batch 256 that backward alone took about 180 of a 400 ms update. Here:
 * forward keeps the running maximum in place and which slot gave it (uint8);
 * backward sends each item's gradient to that one slot (the first of a tie, as
   ``max(dim)`` does; ``amax`` would split it), slot by slot: two products of
-  the prefix's masked gradient per slot, no (B, G, items) block.
+  the prefix's masked gradient per slot, no (B, G, items) block;
+* every slot goes through one reused (B, items) buffer: on a CPU a fresh block
+  of (groups, items) costs more in page faults than its products.
 
 Same values as the masked reference and the same gradients wherever the best
 group is unique (``tests/test_best_group.py``).
@@ -24,58 +26,53 @@ import torch
 
 
 class _BestGroupLogits(torch.autograd.Function):
+    # Slot by slot through one reused (users, items) buffer: a fresh (pairs, items)
+    # block per call (tens of MB) costs more in page faults than its products.
     @staticmethod
     def forward(ctx, group_reprs, num_groups, items):
-        batch, slots, _ = group_reprs.shape
         order = torch.argsort(num_groups, descending=True, stable=True)
         groups = group_reprs[order]  # users with more groups first
         # n_g: how many users have a group in slot g, a prefix of ``order`` (one host sync)
-        slot_range = torch.arange(slots, device=num_groups.device)
+        slot_range = torch.arange(group_reprs.shape[1], device=num_groups.device)
         counts = (num_groups[None, :] > slot_range[:, None]).sum(dim=1).tolist()
         counts = [n for n in counts if n > 0]
-        # every (user, slot) pair in use, slot-major: one product with the item table
-        rows = torch.cat([torch.arange(n, device=order.device) for n in counts])
-        pair_slots = torch.cat(
-            [torch.full((n,), slot, device=order.device) for slot, n in enumerate(counts)]
-        )
-        pair_groups = groups[rows, pair_slots]  # (N, d)
-        pair_logits = pair_groups @ items.T  # (N, I)
-        best = pair_logits[:batch]  # slot 0 (every user); the maximum is kept here in place
+        best = groups[:, 0] @ items.T  # slot 0 (every user); the maximum is kept here in place
         best_slot = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
-        offset = batch
-        for slot, n in enumerate(counts[1:], start=1):
-            candidate, current = pair_logits[offset : offset + n], best[:n]
-            best_slot[:n].masked_fill_(candidate > current, slot)  # strict: first slot wins ties
-            torch.maximum(current, candidate, out=current)
-            offset += n
+        if len(counts) > 1:
+            buffer = best.new_empty(counts[1], best.shape[1])
+            for slot, n in enumerate(counts[1:], start=1):
+                candidate, current = torch.mm(groups[:n, slot], items.T, out=buffer[:n]), best[:n]
+                best_slot[:n].masked_fill_(candidate > current, slot)  # strict: first wins ties
+                torch.maximum(current, candidate, out=current)
         logits = torch.empty_like(best)
         logits[order] = best
-        ctx.save_for_backward(pair_groups, best_slot, order, rows, pair_slots, items)
+        ctx.save_for_backward(groups, best_slot, order, items)
         ctx.counts = counts
-        ctx.group_shape = group_reprs.shape
         return logits
 
     @staticmethod
     def backward(ctx, grad_logits):
-        pair_groups, best_slot, order, rows, pair_slots, items = ctx.saved_tensors
+        groups, best_slot, order, items = ctx.saved_tensors
         grad = grad_logits[order]
-        # each item's gradient, on the one pair (user, slot) that gave its maximum
-        picked = grad.new_empty(pair_groups.shape[0], grad.shape[1])
-        zero = grad.new_zeros(())
-        offset = 0
-        for slot, n in enumerate(ctx.counts):
-            torch.where(best_slot[:n] == slot, grad[:n], zero, out=picked[offset : offset + n])
-            offset += n
         need_groups, _, need_items = ctx.needs_input_grad
-        grad_groups = grad_items = None
+        grad_groups = torch.zeros_like(groups) if need_groups else None
+        # the items' gradient as (d, items): a product whose output is wide, which BLAS
+        # does far faster than the tall (items, d) one for the few users of a late slot
+        grad_items_t = items.new_zeros(items.shape[1], items.shape[0]) if need_items else None
+        picked = torch.empty_like(grad)
+        zero = grad.new_zeros(())
+        for slot, n in enumerate(ctx.counts):
+            # each item's gradient on the one group that gave its maximum
+            torch.where(best_slot[:n] == slot, grad[:n], zero, out=picked[:n])
+            if need_groups:
+                grad_groups[:n, slot] = picked[:n] @ items
+            if need_items:
+                grad_items_t.addmm_(groups[:n, slot].T, picked[:n])
         if need_groups:
-            ordered = pair_groups.new_zeros(ctx.group_shape)
-            ordered[rows, pair_slots] = picked @ items
-            grad_groups = torch.empty_like(ordered)
-            grad_groups[order] = ordered
-        if need_items:
-            grad_items = picked.T @ pair_groups
-        return grad_groups, None, grad_items
+            unordered = torch.empty_like(grad_groups)
+            unordered[order] = grad_groups
+            grad_groups = unordered
+        return grad_groups, None, grad_items_t.T if need_items else None
 
 
 def best_group_logits(

@@ -257,8 +257,9 @@ def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
     return {**values, **experiment.overrides, **seed}
 
 
-# Options that change how a run is carried out, not what it computes.
-RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir")
+# Options that change how a run is carried out, not what it computes (``train_path``:
+# the same loss and gradients, tests/test_parallel.py; like ``threads``, float rounding).
+RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir", "train_path")
 # Options the baselines (model sasrec|gru4rec) ignore.
 ADASPLIT_ONLY_KEYS = (
     "algo", "encoder", "group_updater", "max_groups", "eps", "temperature", "beta", "lambda_o",
