@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from adasplit_env.clusters import fit_item_clusters
-from adasplit_env.data import SyntheticConfig, load_dataset
+from adasplit_env.data import load_dataset
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.model.init import init_weights
@@ -20,8 +20,9 @@ from adasplit_env.process import AllocationProcess
 from agents.base import run_episodes
 from agents.config import TrainConfig
 from agents.reinforce import ReinforceAgent
+from tests.test_options import SMALL
+from tests.test_options import make_process as make_small_process
 
-SMALL = SyntheticConfig(num_users=60, num_groups=4, items_per_group=8, max_length=12, seed=0)
 UPDATERS = ("attn_gru", "lstm", "mean", "gated")
 
 
@@ -31,13 +32,10 @@ def dataset():
 
 
 def make_process(dataset, rewards=None, **options) -> AllocationProcess:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        num_users=dataset.num_users, num_items=dataset.num_items, dim=8, max_len=6, **options
-    )
-    model = init_weights(AdaSplitModel(config), std=0.5).eval()  # spread, so no ties
-    fit_item_clusters(model, dataset.split, seed=0)  # join_logit cluster only
-    return AllocationProcess(model, rewards or RewardConfig())
+    """:func:`tests.test_options.make_process`, with the clusters fitted (``join_logit cluster``)."""
+    process = make_small_process(dataset, rewards, **options)
+    fit_item_clusters(process.model, dataset.split, seed=0)  # a no-op for the other joins
+    return process
 
 
 def samples_of(dataset, count=16, short=False):
