@@ -99,7 +99,7 @@ def main() -> int:
     batches = next(iter(rows.values())).epoch_batches(1)[: args.batches]
     times = {name: [] for name in rows}
     groups = {name: [] for name in rows}
-    for name, trainer in rows.items():  # warm-up
+    for trainer in rows.values():  # warm-up
         one_update(trainer, batches[0], 0)
     for repeat in range(args.repeats):
         batch = batches[repeat % len(batches)]
