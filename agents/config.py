@@ -96,7 +96,7 @@ class TrainConfig:
         "attn_gru",
         "group updater (Adasplit-LSTM: lstm, -AveragePooling: mean; beyond the paper: gated, "
         "Eq. 10 with gates read from the item alone, whose groups have a closed form for "
-        "--train-path parallel)",
+        "--train-path parallel, and gated_vector, the same with a gate per dimension)",
         choices=GROUP_UPDATERS,
     )
     max_groups: int | None = _opt(

@@ -23,7 +23,7 @@ from agents.reinforce import ReinforceAgent
 from tests.test_options import SMALL
 from tests.test_options import make_process as make_small_process
 
-UPDATERS = ("attn_gru", "lstm", "mean", "gated")
+UPDATERS = ("attn_gru", "lstm", "mean", "gated", "gated_vector")
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def sampled_allocation(process, samples, seed=0):
 
 def test_mean_and_gated_are_parallel_and_the_recurrent_ones_are_not():
     assert make_group_updater("mean", 4).parallel and make_group_updater("gated", 4).parallel
+    assert make_group_updater("gated_vector", 4).parallel
     assert not make_group_updater("attn_gru", 4).parallel
     assert not make_group_updater("lstm", 4).parallel
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from adasplit_env.errors import ConfigError
 
 ENCODERS = ("bidirectional", "causal", "none")
-GROUP_UPDATERS = ("attn_gru", "lstm", "mean", "gated")
+GROUP_UPDATERS = ("attn_gru", "lstm", "mean", "gated", "gated_vector")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
 SCORINGS = ("paper", "max", "lse", "attend")

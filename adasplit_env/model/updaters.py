@@ -16,7 +16,7 @@ Two ways to get the groups of an allocation, equal to float tolerance
   position of a whole allocation given at once (the parallel training path,
   :meth:`AllocationProcess.replay`). Its default walks the positions with
   :meth:`absorb`; an updater whose state is a closed-form function of the
-  group's items (``mean``, ``gated``) computes every position in a few
+  group's items (``mean``, ``gated``, ``gated_vector``) computes every position in a few
   tensor operations (``parallel = True``). The attention-GRU's gates read the
   group, so it is recurrent and stays sequential.
 """
@@ -175,7 +175,8 @@ class AttentionGRU(GroupUpdater):
 
 class GatedUpdater(GroupUpdater):
     """``gated`` (beyond the paper): Eq. 10 with gates read from the item alone,
-    ``z = sigmoid(W_z v + b_z)``, ``h = tanh(W v)``, ``p' = z * p + (1 - z) * h``.
+    ``z = sigmoid(W_z v + b_z)``, ``h = tanh(W v)``, ``p' = z * p + (1 - z) * h``;
+    ``gated_vector``: the same with one gate per dimension (``W_z`` is d x d).
 
     Without ``U_z p`` and the reset gate, ``p`` is linear in itself, so after
     the items ``j`` of a group, ``p = (prod_j z_j) e_u + sum_j (1 - z_j) h_j
@@ -185,42 +186,48 @@ class GatedUpdater(GroupUpdater):
 
     parallel = True
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, per_dimension: bool = False) -> None:
         super().__init__()
-        self.update_item = nn.Linear(dim, 1)  # W_z, b_z
+        self.gates = dim if per_dimension else 1
+        self.update_item = nn.Linear(dim, self.gates)  # W_z, b_z
         self.candidate_item = nn.Linear(dim, dim, bias=False)  # W
 
     def item_terms(self, items):
-        """``[W_z v + b_z, W v]`` (..., 1 + d)."""
+        """``[W_z v + b_z, W v]`` (..., gates + d)."""
         weight = torch.cat([self.update_item.weight, self.candidate_item.weight])
-        bias = torch.cat([self.update_item.bias, self.update_item.bias.new_zeros(weight.shape[0] - 1)])
+        bias = torch.cat(
+            [self.update_item.bias, self.update_item.bias.new_zeros(weight.shape[0] - self.gates)]
+        )
         return items @ weight.T + bias
 
     def forward(self, group_reprs, items, memory, sizes, item_terms=None):
         if item_terms is None:
             item_terms = self.item_terms(items)
-        update_gate = torch.sigmoid(item_terms[..., :1])
-        return update_gate * group_reprs + (1 - update_gate) * torch.tanh(item_terms[..., 1:]), memory
+        update_gate = torch.sigmoid(item_terms[..., : self.gates])
+        candidate = torch.tanh(item_terms[..., self.gates :])
+        return update_gate * group_reprs + (1 - update_gate) * candidate, memory
 
     def states_before_steps(self, starts, step_items, step_terms, assignments, num_slots):
         members, opened = membership_before_steps(assignments, num_slots)
         members = members.to(step_items.dtype)  # (B, P, G)
-        log_keep = F.logsigmoid(step_terms[..., 0])  # log z_j, (B, P)
-        contribution = (1 - torch.exp(log_keep))[..., None] * torch.tanh(step_terms[..., 1:])
-        # decay[b, t, g]: sum of log z_k over the items k < t of group g
-        decay = torch.cumsum(members * log_keep[..., None], dim=1) - members * log_keep[..., None]
+        log_keep = F.logsigmoid(step_terms[..., : self.gates])  # log z_j, (B, P, gates)
+        contribution = (1 - torch.exp(log_keep)) * torch.tanh(step_terms[..., self.gates :])
+        # decay[b, t, g]: sum of log z_k over the items k < t of group g, (B, P, G, gates)
+        own = members[..., None] * log_keep[:, :, None, :]
+        decay = torch.cumsum(own, dim=1) - own
         # item j reaches position t > j through the later items of its group:
         # exp(decay[t, g_j] - decay[j + 1, g_j]) = exp(decay[t, g_j] - decay[j, g_j] - log z_j)
-        at_item = (decay * members).sum(dim=2)  # decay[j, g_j]  (B, P)
-        reach = decay @ members.transpose(1, 2)  # decay[t, g_j]  (B, P_t, P_j)
-        earlier = torch.ones(reach.shape[1:], dtype=torch.bool, device=reach.device).tril(-1)
-        exponent = reach - (at_item + log_keep)[:, None, :]
+        at_item = (decay * members[..., None]).sum(dim=2)  # decay[j, g_j]  (B, P, gates)
+        reach = torch.einsum("btgk,bjg->btjk", decay, members)  # decay[t, g_j]
+        earlier = torch.ones(reach.shape[1:3], dtype=torch.bool, device=reach.device).tril(-1)
         # only an allocated item j before t (elsewhere the exponent means nothing, can overflow)
-        counted = earlier & (members.sum(dim=2) > 0)[:, None, :]
+        counted = (earlier & (members.sum(dim=2) > 0)[:, None, :])[..., None]
+        exponent = reach - (at_item + log_keep)[:, None, :, :]
         weights = torch.where(counted, torch.exp(exponent.masked_fill(~counted, 0.0)), 0.0)
-        # (B, P_t, P_j) x (B, P_j, G, d) over j: the items' part of each group
-        items_part = torch.einsum("btj,bjg,bjd->btgd", weights, members, contribution)
-        start_part = torch.exp(decay)[..., None] * starts[:, None, None, :]
+        # (B, P_t, P_j, d) weighted contributions, summed over each group's items j
+        weighted = weights * contribution[:, None, :, :]
+        items_part = torch.einsum("btjd,bjg->btgd", weighted, members)
+        start_part = torch.exp(decay) * starts[:, None, None, :]
         return torch.where(opened[..., None], items_part + start_part, 0.0)
 
 
@@ -261,13 +268,13 @@ class MeanUpdater(GroupUpdater):
 GROUP_UPDATER_CLASSES = {
     "attn_gru": AttentionGRU,
     "lstm": LSTMUpdater,
-    "mean": MeanUpdater,
+    "mean": lambda dim: MeanUpdater(),
     "gated": GatedUpdater,
+    "gated_vector": lambda dim: GatedUpdater(dim, per_dimension=True),
 }
 
 
 def make_group_updater(name: str, dim: int) -> GroupUpdater:
     if name not in GROUP_UPDATER_CLASSES:
         raise ValueError(f"unknown group updater {name!r}")
-    cls = GROUP_UPDATER_CLASSES[name]
-    return cls() if cls is MeanUpdater else cls(dim)
+    return GROUP_UPDATER_CLASSES[name](dim)
