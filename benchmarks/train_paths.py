@@ -31,7 +31,7 @@ from agents.trainer import Trainer
 def one_update(trainer: Trainer, batch, generator_seed: int) -> tuple[float, float]:
     """Seconds for one loss + backward (gradients cleared after), and groups per episode."""
     agent = trainer.agent
-    generator = torch.Generator().manual_seed(generator_seed)
+    generator = torch.Generator(device=trainer.device).manual_seed(generator_seed)
     start = time.perf_counter()
     loss, stats = agent.loss(batch, generator=generator)
     loss.backward()
