@@ -449,6 +449,20 @@ def test_fused_adam_makes_the_same_updates_to_float_rounding(tmp_path, small_dat
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")  # torch's own
+def three_updates(trainer, batches):
+    """Three Adam steps on halves of ``batches`` (64 samples), sampling from seed 0:
+    the losses and the last update's statistics."""
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for start in (0, 32, 0):
+        loss, stats = trainer.agent.loss(batches.subset(slice(start, start + 32)), generator)
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        losses.append(loss.item())
+    return losses, stats
+
+
 def test_compiled_process_trains_like_the_eager_one(tmp_path, small_dataset):
     """--compile: the same losses, greedy groups and weights as eager, to float rounding."""
     batches = small_dataset.split.train_samples(10).subset(slice(0, 64))
@@ -458,14 +472,7 @@ def test_compiled_process_trains_like_the_eager_one(tmp_path, small_dataset):
         config = small_config(tmp_path, compile=compiled, max_groups=3, dim=8, lr=1e-2)
         trainer = Trainer(config, dataset=small_dataset)
         assert (trainer.process.step.__dict__ != {}) is compiled  # the compiled wrapper
-        generator = torch.Generator().manual_seed(0)
-        losses = []
-        for start in (0, 32, 0):
-            loss, _ = trainer.agent.loss(batches.subset(slice(start, start + 32)), generator)
-            trainer.optimizer.zero_grad()
-            loss.backward()
-            trainer.optimizer.step()
-            losses.append(loss.item())
+        losses, _ = three_updates(trainer, batches)
         with torch.no_grad():
             groups = trainer.process.allocate_history_greedily(batches).num_groups
         weights = {k: v.detach().clone() for k, v in trainer.agent.state_dict().items()}
@@ -508,14 +515,7 @@ def test_the_parallel_path_trains_like_the_sequential_one(tmp_path, small_datase
         torch.manual_seed(0)
         trainer = Trainer(config, dataset=small_dataset)
         trainer.model.train()
-        generator = torch.Generator().manual_seed(0)
-        losses = []
-        for start in (0, 32, 0):
-            loss, stats = trainer.agent.loss(batches.subset(slice(start, start + 32)), generator)
-            trainer.optimizer.zero_grad()
-            loss.backward()
-            trainer.optimizer.step()
-            losses.append(loss.item())
+        losses, stats = three_updates(trainer, batches)
         assert stats["groups/per_episode"] > 1.0  # the allocation splits: groups are exercised
         weights = {k: v.detach().clone() for k, v in trainer.agent.state_dict().items()}
         results[path] = (losses, weights)
