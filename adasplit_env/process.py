@@ -185,9 +185,8 @@ class Replay:
     target_group_repr: torch.Tensor  # (B, d) p_a chosen for the target (Eq. 20)
     target_log_likelihood: torch.Tensor | None  # (B,) log p(target) with its graph
 
-    def by_step(
-        self, per_position: torch.Tensor, first_positions: torch.Tensor, steps: int
-    ) -> torch.Tensor:
+    @staticmethod
+    def by_step(per_position: torch.Tensor, first_positions: torch.Tensor, steps: int) -> torch.Tensor:
         """(B, P) by position -> (B, steps) by step, as a rollout's columns are (step k of
         episode b is position ``first_positions[b] + k``; ``steps`` is the longest
         episode's), zero past an episode's end."""
@@ -615,8 +614,8 @@ class AllocationProcess:
         entropies = torch.where(allocated, entropies, 0.0)
 
         rows = index_range(batch, assignments.device)
-        history_groups = group_states[:, -1]  # the target is never absorbed
         history_mask = slots < num_groups[:, -1, None]
+        history_groups = group_states[:, -1] * history_mask[..., None]  # target not absorbed
         target_slot = chosen[:, -1]
         created_at_target = target_slot >= num_groups[:, -1]
         target_group_repr = torch.where(
@@ -630,7 +629,7 @@ class AllocationProcess:
             )
             target_log_likelihood = self.target_log_likelihood(
                 target_group_repr,
-                scoring_groups * history_mask[..., None],
+                scoring_groups,
                 history_mask,
                 state.sequence_state,
                 state.step_item_ids[:, -1],
@@ -640,7 +639,7 @@ class AllocationProcess:
             num_groups=num_groups,
             log_probs=log_probs,
             entropies=entropies,
-            history_group_reprs=history_groups * history_mask[..., None],
+            history_group_reprs=history_groups,
             history_group_mask=history_mask,
             target_group_repr=target_group_repr,
             target_log_likelihood=target_log_likelihood,

@@ -72,12 +72,17 @@ class Rollout:
     # (B,) log p(target) with its graph, when the likelihood reward computed it
     target_log_likelihood: torch.Tensor | None = None
 
+    @property
+    def target_steps(self) -> torch.Tensor:
+        """(B,) the step (column) at which each episode allocated its target: its last."""
+        return self.active.long().sum(dim=1) - 1
+
     @cached_property  # read by L_seq and by history_group_reprs: computed once
     def history_group_mask(self) -> torch.Tensor:
         """(B, G) the groups before the target step: the final ones less a group the
         target step opened (the target step changes nothing else)."""
         final = self.final_state
-        steps = self.active.long().sum(dim=1) - 1  # each episode's target step
+        steps = self.target_steps
         rows = torch.arange(final.batch_size, device=steps.device)
         opened_at_target = self.created[rows, steps]
         slots = torch.arange(final.max_groups, device=steps.device)
@@ -93,7 +98,7 @@ class Rollout:
         """This rollout (run with ``score_target=False``) with its likelihood reward:
         ``weight * log_likelihood`` (B,) added at each episode's target step, as
         :meth:`AllocationProcess.step` adds it on the sequential path."""
-        steps = self.active.long().sum(dim=1) - 1  # each episode's target step
+        steps = self.target_steps
         at_target = torch.arange(self.active.shape[1], device=steps.device) == steps[:, None]
         likelihood = torch.where(at_target, log_likelihood.detach()[:, None], 0.0)
         terms = dict(self.reward_terms, likelihood=likelihood)

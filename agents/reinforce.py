@@ -49,7 +49,8 @@ class ReinforceAgent(Agent):
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
         seq_rollout = self.sequence_rollout(rollout, batch)
         greedy_rollout = self.baseline_rollout(rollout, batch, seq_rollout)
-        return self._losses(rollout, rollout.log_probs, greedy_rollout, self.sequence_loss(seq_rollout, batch))
+        seq_loss = self.sequence_loss(seq_rollout, batch)
+        return self._losses(rollout, rollout.log_probs, greedy_rollout, seq_loss)
 
     def parallel_loss(self, batch: Samples, generator: torch.Generator | None = None):
         """The same loss as the sequential path (``--train-path parallel``): the
@@ -81,12 +82,19 @@ class ReinforceAgent(Agent):
         seq_replay = replay
         greedy_rollout = None
         if greedy_seq or self.baseline == "greedy":
+            # the argmax allocation; its likelihood is scored here only when no replay
+            # of it (the greedy L_seq's) will compute it with its graph anyway
             with torch.no_grad():
                 greedy_rollout = run_episodes(
-                    process, batch, self.policy_logits, greedy=True, start=start
+                    process, batch, self.policy_logits, greedy=True, start=start,
+                    score_target=not greedy_seq,
                 )
         if greedy_seq:
             seq_replay = process.replay(start, greedy_rollout.final_state.assignments)
+            if weight > 0:
+                greedy_rollout = greedy_rollout.with_target_log_likelihood(
+                    seq_replay.target_log_likelihood, weight
+                )
         log_probs = replay.by_step(replay.log_probs, start.cursor, rollout.active.shape[1])
         seq_loss = -seq_replay.target_log_likelihood.mean()
         return self._losses(rollout, log_probs, greedy_rollout, seq_loss)

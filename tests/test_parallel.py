@@ -191,9 +191,10 @@ PRESET = dict(
         dict(PRESET, group_updater="gated"),
         dict(PRESET, group_updater="attn_gru"),
         dict(reinforce_baseline="greedy", seq_rollout="greedy", group_updater="mean"),
+        dict(PRESET, reinforce_baseline="greedy", seq_rollout="greedy"),
         {},  # the paper's learner and reward
     ],
-    ids=["preset-gated", "preset-attn_gru", "greedy-mean", "paper"],
+    ids=["preset-gated", "preset-attn_gru", "greedy-mean", "preset-greedy", "paper"],
 )
 @pytest.mark.parametrize("short", [False, True], ids=["full", "short-histories"])
 def test_parallel_loss_equals_the_sequential_loss(dataset, options, short):

@@ -25,30 +25,46 @@ from __future__ import annotations
 import torch
 
 
+def _ordered_maximum(group_reprs, num_groups, items, track_slots):
+    """The running maximum over each user's groups with users ordered by h (most
+    first), slot by slot through one reused buffer: ``(best, best_slot, groups,
+    order, counts)``, ``best`` (B, I) in that order, ``best_slot`` (uint8, which slot
+    gave it; None unless ``track_slots``), ``counts[g]`` the users with slot g."""
+    order = torch.argsort(num_groups, descending=True, stable=True)
+    groups = group_reprs[order]  # users with more groups first
+    # n_g: how many users have a group in slot g, a prefix of ``order`` (one host sync)
+    slot_range = torch.arange(group_reprs.shape[1], device=num_groups.device)
+    counts = (num_groups[None, :] > slot_range[:, None]).sum(dim=1).tolist()
+    counts = [n for n in counts if n > 0]
+    best = groups[:, 0] @ items.T  # slot 0 (every user); the maximum is kept here in place
+    best_slot = (
+        torch.zeros(best.shape, dtype=torch.uint8, device=best.device) if track_slots else None
+    )
+    if len(counts) > 1:
+        buffer = best.new_empty(counts[1], best.shape[1])
+        for slot, n in enumerate(counts[1:], start=1):
+            candidate, current = torch.mm(groups[:n, slot], items.T, out=buffer[:n]), best[:n]
+            if track_slots:
+                best_slot[:n].masked_fill_(candidate > current, slot)  # strict: first wins ties
+            torch.maximum(current, candidate, out=current)
+    return best, best_slot, groups, order, counts
+
+
+def _in_user_order(ordered: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    unordered = torch.empty_like(ordered)
+    unordered[order] = ordered
+    return unordered
+
+
 class _BestGroupLogits(torch.autograd.Function):
-    # Slot by slot through one reused (users, items) buffer: a fresh (pairs, items)
-    # block per call (tens of MB) costs more in page faults than its products.
     @staticmethod
     def forward(ctx, group_reprs, num_groups, items):
-        order = torch.argsort(num_groups, descending=True, stable=True)
-        groups = group_reprs[order]  # users with more groups first
-        # n_g: how many users have a group in slot g, a prefix of ``order`` (one host sync)
-        slot_range = torch.arange(group_reprs.shape[1], device=num_groups.device)
-        counts = (num_groups[None, :] > slot_range[:, None]).sum(dim=1).tolist()
-        counts = [n for n in counts if n > 0]
-        best = groups[:, 0] @ items.T  # slot 0 (every user); the maximum is kept here in place
-        best_slot = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
-        if len(counts) > 1:
-            buffer = best.new_empty(counts[1], best.shape[1])
-            for slot, n in enumerate(counts[1:], start=1):
-                candidate, current = torch.mm(groups[:n, slot], items.T, out=buffer[:n]), best[:n]
-                best_slot[:n].masked_fill_(candidate > current, slot)  # strict: first wins ties
-                torch.maximum(current, candidate, out=current)
-        logits = torch.empty_like(best)
-        logits[order] = best
+        best, best_slot, groups, order, counts = _ordered_maximum(
+            group_reprs, num_groups, items, track_slots=True
+        )
         ctx.save_for_backward(groups, best_slot, order, items)
         ctx.counts = counts
-        return logits
+        return _in_user_order(best, order)
 
     @staticmethod
     def backward(ctx, grad_logits):
@@ -68,11 +84,11 @@ class _BestGroupLogits(torch.autograd.Function):
                 grad_groups[:n, slot] = picked[:n] @ items
             if need_items:
                 grad_items_t.addmm_(groups[:n, slot].T, picked[:n])
-        if need_groups:
-            unordered = torch.empty_like(grad_groups)
-            unordered[order] = grad_groups
-            grad_groups = unordered
-        return grad_groups, None, grad_items_t.T if need_items else None
+        return (
+            _in_user_order(grad_groups, order) if need_groups else None,
+            None,
+            grad_items_t.T if need_items else None,
+        )
 
 
 def best_group_logits(
@@ -80,5 +96,10 @@ def best_group_logits(
 ) -> torch.Tensor:
     """``max_i p_i . e_c`` over the first ``num_groups`` (B,) slots of ``group_reprs``
     (B, G, d), for every row ``e_c`` of ``items`` (I, d): (B, I). Every user has
-    at least one group (slot 0)."""
-    return _BestGroupLogits.apply(group_reprs, num_groups.clamp(min=1), items)
+    at least one group (slot 0). Without a graph (the full-ranking scorer, the
+    likelihood reward) no slot is tracked for a backward."""
+    num_groups = num_groups.clamp(min=1)
+    if torch.is_grad_enabled() and (group_reprs.requires_grad or items.requires_grad):
+        return _BestGroupLogits.apply(group_reprs, num_groups, items)
+    best, _, _, order, _ = _ordered_maximum(group_reprs, num_groups, items, track_slots=False)
+    return _in_user_order(best, order)
