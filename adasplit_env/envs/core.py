@@ -8,7 +8,7 @@ env and the SB3 VecEnv differ only in how they reset finished episodes.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ def build_env_parts(
     """
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    unknown = sorted(set(model_options) - {field.name for field in fields(ModelConfig)})
+    if unknown:  # Python's own words: clients (TorchRL) retry without an option on them
+        raise TypeError(f"AllocationEnv got an unexpected keyword argument {unknown[0]!r}")
     if checkpoint is not None:
         from adasplit_env.checkpoint import load_checkpoint
 
@@ -100,7 +103,7 @@ def build_env_parts(
 
 
 def observation_space(process: AllocationProcess) -> spaces.Dict:
-    """Fixed-shape float32 observation of one episode."""
+    """Fixed-shape float32 observation of one episode (the default layout)."""
     dim, groups = process.model.config.dim, process.max_groups
     unbounded = dict(low=-np.inf, high=np.inf, dtype=np.float32)
     return spaces.Dict(
@@ -112,6 +115,58 @@ def observation_space(process: AllocationProcess) -> spaces.Dict:
             "is_target": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
         }
     )
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """How the process's state is shown to a client.
+
+    - default: the :func:`observation_space` Dict;
+    - ``mask_in_observation``: that Dict plus ``action_mask`` (bool, max_groups),
+      the valid actions, where TorchRL's ``ActionMask`` reads them;
+    - ``flat``: one float32 vector, the Dict's fields in its key order as
+      :func:`gymnasium.spaces.flatten` lays them out, for MLP policies;
+    - both: ``{"observation": <the flat vector>, "action_mask": <bool>}``, the
+      layout of masked envs in TorchRL, PettingZoo and Tianshou recipes.
+    """
+
+    fields_space: spaces.Dict
+    mask_in_observation: bool = False
+    flat: bool = False
+
+    @classmethod
+    def of(
+        cls, process: AllocationProcess, mask_in_observation: bool = False, flat: bool = False
+    ) -> ObservationLayout:
+        return cls(observation_space(process), mask_in_observation, flat)
+
+    @property
+    def space(self) -> spaces.Space:
+        shown = spaces.flatten_space(self.fields_space) if self.flat else self.fields_space
+        if not self.mask_in_observation:
+            return shown
+        mask = spaces.Box(0, 1, shape=(self.fields_space["group_mask"].shape[0],), dtype=np.bool_)
+        if self.flat:
+            return spaces.Dict({"observation": shown, "action_mask": mask})
+        return spaces.Dict({**self.fields_space.spaces, "action_mask": mask})
+
+    def encode(
+        self, fields: dict[str, torch.Tensor], action_mask: np.ndarray
+    ) -> dict[str, np.ndarray] | np.ndarray:
+        """(B, ...) numpy observations from the process's (B, ...) tensors."""
+        arrays = {  # a copy, never a view of the process's tensors
+            key: fields[key].detach().cpu().numpy().astype(np.float32, copy=True)
+            for key in self.fields_space.spaces
+        }
+        if self.flat:
+            rows = action_mask.shape[0]
+            flat = np.concatenate([value.reshape(rows, -1) for value in arrays.values()], axis=1)
+            if not self.mask_in_observation:
+                return flat
+            arrays = {"observation": flat}
+        if self.mask_in_observation:
+            arrays["action_mask"] = action_mask.astype(np.bool_)
+        return arrays
 
 
 @contextlib.contextmanager
@@ -131,10 +186,13 @@ def inference_mode(model: torch.nn.Module):
 class EpisodeBatch:
     """B episodes of the process over a pool of samples, numpy in and out."""
 
-    def __init__(self, parts: EnvParts, batch_size: int) -> None:
+    def __init__(
+        self, parts: EnvParts, batch_size: int, layout: ObservationLayout | None = None
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"the number of environments must be >= 1, got {batch_size}")
         self.parts = parts
+        self.layout = layout if layout is not None else ObservationLayout.of(parts.process)
         self.process = parts.process
         self.batch_size = batch_size
         self.sample_indices = np.zeros(batch_size, dtype=np.int64)
@@ -191,11 +249,9 @@ class EpisodeBatch:
             "was_target": out.was_target.cpu().numpy(),
         }
 
-    def observation(self) -> dict[str, np.ndarray]:
-        return {
-            key: value.detach().cpu().numpy().astype(np.float32, copy=True)  # a copy, never a view
-            for key, value in self.process.observe(self.state).items()
-        }
+    def observation(self) -> dict[str, np.ndarray] | np.ndarray:
+        """(B, ...) observations in the batch's :class:`ObservationLayout`."""
+        return self.layout.encode(self.process.observe(self.state), self.action_mask())
 
     def action_mask(self) -> np.ndarray:
         """(B, G) int8: joins 0..h-1 plus create at slot h."""

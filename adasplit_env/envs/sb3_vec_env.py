@@ -13,20 +13,26 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
-from adasplit_env.envs.core import REWARD_KEYS, EnvParts, EpisodeBatch, observation_space
+from adasplit_env.envs.core import REWARD_KEYS, EnvParts, EpisodeBatch, ObservationLayout
 
 
 class AllocationSB3VecEnv(VecEnv):
     """``num_envs`` allocation episodes as one SB3 VecEnv (build parts with
     :func:`adasplit_env.envs.core.build_env_parts`, or use :meth:`from_vector_env`)."""
 
-    def __init__(self, parts: EnvParts, num_envs: int, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        parts: EnvParts,
+        num_envs: int,
+        seed: int | None = None,
+        layout: ObservationLayout | None = None,
+    ) -> None:
         self.parts = parts
-        self.episodes = EpisodeBatch(parts, num_envs)
+        self.episodes = EpisodeBatch(parts, num_envs, layout)
         self.render_mode = None
         super().__init__(
             num_envs,
-            observation_space(parts.process),
+            self.episodes.layout.space,
             spaces.Discrete(parts.process.max_groups),
         )
         for row in range(num_envs):
@@ -39,7 +45,7 @@ class AllocationSB3VecEnv(VecEnv):
 
     @classmethod
     def from_vector_env(cls, vector_env, seed: int | None = None) -> AllocationSB3VecEnv:
-        return cls(vector_env.parts, vector_env.num_envs, seed)
+        return cls(vector_env.parts, vector_env.num_envs, seed, vector_env.episodes.layout)
 
     @property
     def process(self):
@@ -80,7 +86,9 @@ class AllocationSB3VecEnv(VecEnv):
             last = self.episodes.observation()
             assignments = self.episodes.state.assignments.cpu().numpy()
             for i in finished:
-                infos[i]["terminal_observation"] = {k: v[i] for k, v in last.items()}
+                infos[i]["terminal_observation"] = (
+                    {k: v[i] for k, v in last.items()} if isinstance(last, dict) else last[i]
+                )
                 ret, *terms, created = self._running[i]
                 self.finished_episodes.append(
                     {

@@ -4,7 +4,15 @@
 does), so sub-env i replays exactly what ``AllocationEnv`` does with seed
 ``s + i``. Autoreset follows Gymnasium 1.x's default, next-step mode: the
 step after an episode ends restarts that sub-env, ignores its action and
-returns reward 0.
+returns reward 0. ``autoreset_mode="same-step"`` (or
+``AutoresetMode.SAME_STEP``) restarts it within the step that ended it instead,
+returning the new episode's first observation, with the last one in
+``infos["final_obs"]`` and that step's infos in ``infos["final_info"]``, as
+Gymnasium's ``SyncVectorEnv`` does in that mode.
+
+``gymnasium.make_vec("AdaSplit/Allocation-v0", n, **kwargs)`` builds this class
+(the id's ``vector_entry_point``); the ``sync``/``async`` modes build one model
+and data set per sub-env instead.
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from adasplit_env.data.datasets import Dataset
-from adasplit_env.envs.allocation_env import render_episode
-from adasplit_env.envs.core import INFO_KEYS, EpisodeBatch, build_env_parts, observation_space
+from adasplit_env.envs.allocation_env import check_render_mode, render_row
+from adasplit_env.envs.core import INFO_KEYS, EpisodeBatch, ObservationLayout, build_env_parts
+from adasplit_env.errors import ConfigError
 from adasplit_env.model.adasplit import AdaSplitModel
 
 
@@ -26,10 +35,11 @@ class AllocationVectorEnv(VectorEnv):
     """``num_envs`` allocation episodes stepped together (same arguments as AllocationEnv)."""
 
     metadata = {
-        "render_modes": ["ansi"],
+        "render_modes": ["ansi", "human", "rgb_array"],
         "render_fps": 4,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
+    AUTORESET_MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
 
     def __init__(
         self,
@@ -43,8 +53,14 @@ class AllocationVectorEnv(VectorEnv):
         model_seed: int = 0,
         device: str = "cpu",
         render_mode: str | None = None,
+        mask_in_observation: bool = False,
+        flat_observation: bool = False,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **model_options: Any,
     ) -> None:
+        check_render_mode(render_mode, self.metadata["render_modes"])
+        autoreset_mode = self._autoreset_mode(autoreset_mode)
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.parts = build_env_parts(
             dataset,
             data_dir,
@@ -57,9 +73,10 @@ class AllocationVectorEnv(VectorEnv):
             **model_options,
         )
         self.num_envs = num_envs
-        self.episodes = EpisodeBatch(self.parts, num_envs)
+        layout = ObservationLayout.of(self.parts.process, mask_in_observation, flat_observation)
+        self.episodes = EpisodeBatch(self.parts, num_envs, layout)
         self.render_mode = render_mode
-        self.single_observation_space = observation_space(self.parts.process)
+        self.single_observation_space = layout.space
         self.single_action_space = spaces.Discrete(self.parts.process.max_groups)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -87,11 +104,51 @@ class AllocationVectorEnv(VectorEnv):
         self._needs_reset[:] = False
         return self.episodes.observation(), self._infos(None)
 
+    @classmethod
+    def _autoreset_mode(cls, mode: AutoresetMode | str) -> AutoresetMode:
+        """An :class:`AutoresetMode`, or its value in any case with or without
+        ``-``/``_`` (``"same-step"``, ``"SameStep"``)."""
+
+        def plain(text: str) -> str:
+            return text.lower().replace("-", "").replace("_", "")
+
+        for known in cls.AUTORESET_MODES:
+            if mode == known or (isinstance(mode, str) and plain(mode) == plain(known.value)):
+                return known
+        raise ConfigError(
+            f"autoreset_mode {getattr(mode, 'value', mode)!r} is not supported; choose "
+            + " or ".join(repr(known.value) for known in cls.AUTORESET_MODES)
+        )
+
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        return self.metadata["autoreset_mode"]
+
     def step(self, actions):
         actions = self.episodes.check_actions(np.asarray(actions).reshape(self.num_envs))
         result = self.episodes.step(actions)
         rewards = result["reward"]
         terminated = result["done"].copy()
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            ended = np.flatnonzero(terminated)
+            final = None
+            if ended.size:
+                final_obs = np.full(self.num_envs, None, dtype=object)
+                observation = self.episodes.observation()
+                for row in ended:
+                    final_obs[row] = _row_of(observation, row)
+                final = (final_obs, self._infos(result), ended)
+                self.episodes.start(ended, self.episodes.draw(ended))
+            infos = self._infos(result, ended)
+            if final is not None:
+                infos["final_obs"], infos["_final_obs"] = (
+                    final[0],
+                    _rows_mask(final[2], self.num_envs),
+                )
+                infos["final_info"] = _only_rows(final[1], final[2], self.num_envs)
+                infos["_final_info"] = _rows_mask(final[2], self.num_envs)
+            return self.episodes.observation(), rewards, terminated, truncated, infos
         restart = np.flatnonzero(self._needs_reset)
         if restart.size:
             # Those episodes were over: step() left them frozen; start anew.
@@ -99,7 +156,6 @@ class AllocationVectorEnv(VectorEnv):
             rewards[restart] = 0.0
             terminated[restart] = False
         self._needs_reset = terminated.copy()
-        truncated = np.zeros(self.num_envs, dtype=bool)
         return (
             self.episodes.observation(),
             rewards,
@@ -131,7 +187,30 @@ class AllocationVectorEnv(VectorEnv):
             infos[f"_{key}"] = np.ones(self.num_envs, dtype=bool)
         return infos
 
-    def render(self) -> tuple[str, ...] | None:
-        if self.render_mode != "ansi":
+    def render(self) -> tuple | None:
+        """A tuple with each sub-env's render (``ansi``: text, ``rgb_array``: a picture);
+        ``human`` prints them all and returns None."""
+        if self.render_mode is None:
             return None
-        return tuple(render_episode(self.episodes, row) for row in range(self.num_envs))
+        renders = tuple(
+            render_row(self.episodes, row, self.render_mode) for row in range(self.num_envs)
+        )
+        return None if self.render_mode == "human" else renders
+
+
+def _row_of(observation, row: int):
+    if isinstance(observation, dict):
+        return {key: value[row] for key, value in observation.items()}
+    return observation[row]
+
+
+def _rows_mask(rows: np.ndarray, num_envs: int) -> np.ndarray:
+    mask = np.zeros(num_envs, dtype=bool)
+    mask[rows] = True
+    return mask
+
+
+def _only_rows(infos: dict, rows: np.ndarray, num_envs: int) -> dict:
+    """The vector infos, each ``_key`` mask narrowed to ``rows``."""
+    keep = _rows_mask(rows, num_envs)
+    return {key: (value & keep if key.startswith("_") else value) for key, value in infos.items()}
