@@ -2,6 +2,8 @@
 # make test:  run the test suite (set ADASPLIT_DATA to run the dataset tests).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# pip extras: dev (tests, lint); CI adds rl, the outside RL libraries of docs/rl-libraries.md
+EXTRAS ?= dev
 
 .PHONY: install train test lint
 
@@ -9,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -23,6 +23,7 @@ from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
 from agents import AGENTS
 from agents.config import TrainConfig, read_config_file
+from agents.verdict import allocation_is_one_group, verdict
 
 
 def _bool(text: str) -> bool:
@@ -94,7 +95,12 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
             raise ConfigError(f"{first.resume}: not a run directory (no config.json)")
         base = json.loads(saved.read_text())
     if first.config:
-        base.update(read_config_file(first.config))
+        from_file = read_config_file(first.config)
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(from_file) - known)
+        if unknown:
+            raise ConfigError(f"{first.config}: unknown option(s): {', '.join(unknown)}")
+        base.update(_typed_values(parser, from_file, first.config))
     if base:
         known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(base) - known)
@@ -106,6 +112,35 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
     config = TrainConfig.from_dict(values)
     config.validate()
     return config, args.resume
+
+
+def _typed_values(parser: argparse.ArgumentParser, values: dict, source: str) -> dict:
+    """A config file's values converted as their flags' would be; a value that does
+    not convert names the file and the key (argparse would name the flag and print
+    its whole usage)."""
+    actions = {action.dest: action for action in parser._actions}
+    typed = {}
+    for key, value in values.items():
+        action = actions[key]
+        convert = action.type
+        if value is not None and convert is not None and convert is not str:
+            try:
+                if isinstance(value, bool) and convert in (int, float):
+                    raise ValueError("a boolean")
+                value = convert(value if not isinstance(value, str) else value.strip())
+                if convert is int and isinstance(values[key], float) and values[key] != value:
+                    raise ValueError("not a whole number")
+            except (ValueError, TypeError, argparse.ArgumentTypeError):
+                expected = {_bool: "true or false", int: "an integer", float: "a number"}.get(
+                    convert, "a " + getattr(convert, "__name__", "value").lstrip("_")
+                )
+                raise ConfigError(f"{source}: {key}: {values[key]!r} is not {expected}") from None
+        if action.choices is not None and value is not None and value not in action.choices:
+            raise ConfigError(
+                f"{source}: {key}: {value!r} is not one of {', '.join(map(str, action.choices))}"
+            )
+        typed[key] = value
+    return typed
 
 
 def init_distributed(config) -> bool:
@@ -141,11 +176,18 @@ def run_summary(results: dict, config) -> list[str]:
             from adasplit_env.coherence import GroupCoherence
 
             lines.append(GroupCoherence.from_dict(results["group_coherence"]).summary())
-        if filled <= 1.0:  # an empty start group is no split
+        if allocation_is_one_group(results):
             lines.append(
-                "the greedy allocation keeps every user in ONE group: at prediction this "
-                "model is a single-group recommender (no preference disentanglement); "
-                "configs/<dataset>-plus.yaml (AdaSplit+) has an allocator that splits"
+                "warning: the greedy allocation is no better than ONE group per user "
+                f"({filled:.2f} groups hold history items"
+                + (
+                    f", ARI over multi-interest users {results['allocation_ari_multi_interest']:.3f}"
+                    if "allocation_ari_multi_interest" in results
+                    else ""
+                )
+                + "): at prediction this model is a single-group recommender (no preference "
+                "disentanglement); configs/<dataset>-plus.yaml (AdaSplit+) has an allocator "
+                "that splits"
             )
     if results["best_epoch"] == results["epochs"] and results["epochs"] == config.epochs:
         lines.append(
@@ -222,10 +264,13 @@ def _train(config, resume) -> int:
     if "allocation_ari" in results:
         print(
             f"allocation ARI vs planted groups: {results['allocation_ari']:.3f} "
-            f"(random allocator: {results['allocation_ari_random']:.3f}); users with several "
+            f"(random allocator: {results['allocation_ari_random']:.3f}, one group per user: "
+            f"{results['allocation_ari_one_group']:.3f}); users with several "
             f"interests only: {results['allocation_ari_multi_interest']:.3f} "
             f"(random: {results['allocation_ari_multi_interest_random']:.3f})"
         )
+    for line in verdict(results, config):
+        print(line)
     print(f"wrote {trainer.run_dir / 'metrics.json'}")
     return 0
 

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import Samples, SplitName
-from adasplit_env.io import atomic_write_bytes
+from adasplit_env.io import atomic_write_bytes, show_progress
 from adasplit_env.metrics import DEFAULT_KS, metrics_from_ranks, target_ranks
 
 Scorer = Callable[[Samples], torch.Tensor]
@@ -59,7 +59,9 @@ def evaluate_ranks(
     ranks = []
     batches = range(0, len(samples), batch_size)
     # closed (and cleared) as soon as the ranking ends, not left at its last refresh
-    with tqdm(batches, desc=f"rank {split}", disable=not progress, leave=False) as bar:
+    with tqdm(
+        batches, desc=f"rank {split}", disable=not show_progress(progress), leave=False
+    ) as bar:
         for start in bar:
             batch = samples.subset(slice(start, start + batch_size))
             exclude = None if seen is None else seen[start : start + batch_size]

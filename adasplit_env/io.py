@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename.
+"""Atomic file writes (write to a temporary file beside the target, then rename),
+and whether to draw progress bars.
 
 A crash or a kill in the middle of a write leaves the previous file intact,
 never a half-written one.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,3 +44,9 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     import torch
 
     return _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def show_progress(requested: bool) -> bool:
+    """Progress bars only where someone watches: a redirected log gets the epoch
+    lines, not a flood of bar redraws."""
+    return bool(requested) and sys.stderr.isatty()

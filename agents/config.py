@@ -223,7 +223,7 @@ class TrainConfig:
     run_dir: str | None = _opt(
         None, "where to write logs and checkpoints (default runs/<dataset>-<algo>-<time>)"
     )
-    progress: bool = _opt(True, "show progress bars")
+    progress: bool = _opt(True, "show progress bars (only when stderr is a terminal)")
 
     def validate(self) -> None:
         if self.epochs < 1:

@@ -15,7 +15,7 @@ import platform
 import re
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from adasplit_env.coherence import coherence_of
 from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
-from adasplit_env.io import atomic_write_json
+from adasplit_env.io import atomic_write_json, show_progress
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table, metrics_from_ranks
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig
@@ -237,6 +237,13 @@ class Trainer:
                 optimizer_state=self.optimizer.state_dict(),
                 progress=self.progress.to_dict(),
                 sampling_state=self.sampling.get_state(),
+                # the global generators (dropout, anything unseeded): a resume replays them
+                torch_rng_state=torch.get_rng_state(),
+                **(
+                    {"cuda_rng_states": torch.cuda.get_rng_state_all()}
+                    if self.device.type == "cuda"
+                    else {}
+                ),
             ),
         )
 
@@ -257,6 +264,12 @@ class Trainer:
             for group in self.optimizer.param_groups:  # the config decides, not the file
                 group["fused"] = True if self.config.fused_adam else None
             self.progress = Progress(**payload["progress"])
+            if "torch_rng_state" in payload:  # written before 2026-12 without it
+                torch.set_rng_state(payload["torch_rng_state"].cpu())
+            if "cuda_rng_states" in payload and self.device.type == "cuda":
+                states = payload["cuda_rng_states"]
+                if len(states) == torch.cuda.device_count():
+                    torch.cuda.set_rng_state_all([state.cpu() for state in states])
             sampling_state = payload["sampling_state"].cpu()
             if sampling_state.numel() == self.sampling.get_state().numel():
                 self.sampling.set_state(sampling_state)
@@ -327,7 +340,7 @@ class Trainer:
             iterable,
             total=total,
             desc=f"epoch {epoch}/{self.config.epochs}",
-            disable=not (self.config.progress and self.is_main),
+            disable=not (show_progress(self.config.progress) and self.is_main),
             leave=False,
         )
 
@@ -340,6 +353,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if "losses/total" not in stats:  # a plug-in's stats need not name it: the loss minimised
+            stats = {**stats, "losses/total": float(loss.detach())}
         self.log(stats, writer)
 
     def log(self, stats: dict, writer: SummaryWriter) -> None:
@@ -422,7 +437,11 @@ class Trainer:
         parts = [
             f"epoch {record['epoch']:>3d}/{self.config.epochs}",
             f"{record['seconds']:6.1f} s",
-            f"loss {record.get('losses/total', float('nan')):7.4f}",
+            (
+                f"loss {record['losses/total']:7.4f}"
+                if "losses/total" in record
+                else "loss       –"  # an agent that logs no losses/total and calls log() itself
+            ),
         ]
         if "charts/episode_return" in record:
             parts.append(f"return {record['charts/episode_return']:8.2f}")
@@ -525,8 +544,17 @@ class Trainer:
                 chance = allocation_quality(
                     self.process, self.dataset, "test", policy="random", seed=self.config.seed
                 )
+                # the control every allocation is judged against: everything in one group
+                one_group = quality_of(
+                    replace(allocation, assignments=np.where(allocation.histories != 0, 0, -1)),
+                    self.dataset,
+                )
                 results["planted_groups_per_user"] = greedy.planted_groups_per_user
-                for suffix, quality in (("", greedy), ("_random", chance)):
+                for suffix, quality in (
+                    ("", greedy),
+                    ("_random", chance),
+                    ("_one_group", one_group),
+                ):
                     results[f"allocation_ari{suffix}"] = quality.all_users
                     results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest
         # Wall time of the whole run: training, per-epoch validation, this report.

@@ -86,6 +86,9 @@ def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dat
     histories = small_dataset.split.eval_samples("test", metrics_max_len(run)).histories.numpy()
     spans = [len(np.unique(small_dataset.item_groups[h[h != 0]])) for h in histories]
     assert metrics["planted_groups_per_user"] == pytest.approx(np.mean(spans))
+    # one group per user: ARI 1 on single-interest histories (both partitions trivial), 0 on others
+    assert metrics["allocation_ari_multi_interest_one_group"] == 0.0
+    assert metrics["allocation_ari_one_group"] == pytest.approx(np.mean(np.array(spans) == 1))
     assert results["test"] == metrics["test"]
     payload = read_checkpoint(run / "best.pt")
     assert payload["model_config"]["dim"] == 16
@@ -211,6 +214,22 @@ def test_interrupt_then_resume(tmp_path):
     assert metrics["epochs"] == 4
     history = read_checkpoint(run / "last.pt")["progress"]["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("model", ["adasplit", "sasrec"])
+def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, small_dataset, model):
+    """Data order, the sampler and the global RNG (dropout) are all restored."""
+    config = small_config(tmp_path, model=model, epochs=3, patience=0)
+    whole = Trainer(replace(config, run_dir=str(tmp_path / "whole")), dataset=small_dataset).fit()
+    part = replace(config, run_dir=str(tmp_path / "part"))
+    Trainer(replace(part, epochs=1), dataset=small_dataset).fit()
+    resumed = Trainer(part, dataset=small_dataset, run_dir=tmp_path / "part").fit(resume=True)
+    assert resumed["test"] == whole["test"]
+    weights = [
+        read_checkpoint(tmp_path / run / "last.pt")["agent_state"] for run in ("whole", "part")
+    ]
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]), name
 
 
 def test_a_run_resumes_on_another_kind_of_device(tmp_path, small_dataset, capsys):
@@ -503,9 +522,16 @@ def test_the_parallel_path_trains_like_the_sequential_one(tmp_path, small_datase
     the same losses and weights after three Adam steps, to float rounding."""
     batches = small_dataset.split.train_samples(10).subset(slice(0, 64))
     plus = dict(
-        group_start="zero", rl_gradient="policy", reinforce_baseline="batch_mean",
-        scoring="max", likelihood_reward=1.0, allocation_reward_weight=0.0,
-        curriculum="none", join_logit="affinity", readout="sasrec", eps=0.8,
+        group_start="zero",
+        rl_gradient="policy",
+        reinforce_baseline="batch_mean",
+        scoring="max",
+        likelihood_reward=1.0,
+        allocation_reward_weight=0.0,
+        curriculum="none",
+        join_logit="affinity",
+        readout="sasrec",
+        eps=0.8,
     )
     results = {}
     for path in ("sequential", "parallel"):
@@ -530,3 +556,16 @@ def test_the_parallel_path_trains_like_the_sequential_one(tmp_path, small_datase
 def test_the_parallel_path_is_reinforces():
     with pytest.raises(ConfigError, match="train-path parallel"):
         TrainConfig(algo="a2c", train_path="parallel").validate()
+
+
+def test_the_epoch_line_shows_the_loss_a_plug_in_minimised(tmp_path, small_dataset):
+    """A plug-in whose stats name no losses/total: the loss it passed is shown, not nan."""
+    trainer = Trainer(small_config(tmp_path), dataset=small_dataset)
+    batch = small_dataset.split.train_samples(10).subset(slice(0, 32))
+    loss, _ = trainer.agent.loss(batch, generator=torch.Generator().manual_seed(0))
+    writer = type("Writer", (), {"add_scalar": lambda *a: None, "add_histogram": lambda *a: None})()
+    trainer.optimize(loss, {"losses/seq": 1.0}, writer)
+    assert trainer.running["losses/total"] == pytest.approx(loss.item())
+    line = trainer.epoch_line({"epoch": 1, "seconds": 1.0, **trainer.running})
+    assert f"loss {loss.item():7.4f}" in line and "nan" not in line
+    assert "loss       –" in trainer.epoch_line({"epoch": 1, "seconds": 1.0})
