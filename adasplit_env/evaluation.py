@@ -1,4 +1,4 @@
-"""Leave-one-out evaluation of any scorer with full ranking (DESIGN section 5).
+"""Leave-one-out evaluation of any scorer with full ranking (docs/design.md, section 5).
 
 A scorer is a callable that maps a :class:`~adasplit_env.data.Samples` batch
 (users and their histories) to a (batch, num_items + 1) score tensor. The

@@ -1,4 +1,4 @@
-"""Full-ranking metrics: NDCG@k, MRR@k and HR@k in percent (DESIGN section 5).
+"""Full-ranking metrics: NDCG@k, MRR@k and HR@k in percent (docs/design.md, section 5).
 
 Every item except padding (id 0) is ranked. The rank of the target is one
 plus the number of *other* ranked items scoring at least as high, so a tie

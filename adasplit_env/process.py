@@ -10,7 +10,7 @@ to ``L = max_len``; step positions ``0 .. L-1`` hold the history and position
 item, so an episode with n history items takes n + 1 steps; finished
 episodes stay frozen (zero reward) while the others go on.
 
-Action semantics (DESIGN section 4): ``a < h`` puts the item into group a;
+Action semantics (docs/design.md, section 4): ``a < h`` puts the item into group a;
 ``a >= h`` opens a new group, which becomes group h (``e_u``, then updated
 with the item). Only the chosen group changes (Eq. 9-11). At the target step
 the chosen group is read out (``selected_group_repr``, the p_a of Eq. 20)

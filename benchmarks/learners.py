@@ -12,6 +12,13 @@ the allocation against the planted interests, wall time.
 
 Results go to one JSON file per (learner, seed) as they finish (a rerun skips
 those present); the table is printed from all files found. One torch thread.
+
+``--joint DIR`` prints the other half instead: the project's learners on the
+joint task (the allocator trained with the recommender, ``train_agent.py``),
+from the run dirs ``DIR/<learner>-seed<k>`` that the grid
+``benchmarks/grids/joint-learners.txt`` lists: test NDCG@10, the final
+epoch's training return, ARI over multi-interest users, groups per user at
+prediction and wall time, mean (and standard deviation) over the seeds.
 """
 
 from __future__ import annotations
@@ -55,9 +62,15 @@ def observe(env) -> np.ndarray | dict:
     return env.episodes.observation()
 
 
-def cleanrl(network: str) -> Callable:
+def cleanrl(network: str, trained: bool = True) -> Callable:
     def learn(steps: int, seed: int):
-        agent, _ = recipe("cleanrl_ppo").train(steps, ENV_ID, seed, network)
+        module = recipe("cleanrl_ppo")
+        if trained:
+            agent, _ = module.train(steps, ENV_ID, seed, network)
+        else:  # the control: the same network as initialised, before any update
+            torch.manual_seed(seed)
+            space = gym.make_vec(ENV_ID, 1).single_observation_space
+            agent = module.Agent(space["groups"].shape[1], space["groups"].shape[0], network)
 
         def policy(env, rng):
             obs = {key: torch.as_tensor(value) for key, value in observe(env).items()}
@@ -132,6 +145,7 @@ def tianshou_dqn(steps: int, seed: int):
 LEARNERS: dict[str, Callable] = {
     "cleanrl_ppo_mlp": cleanrl("mlp"),
     "cleanrl_ppo_affinity": cleanrl("affinity"),
+    "cleanrl_affinity_untrained": cleanrl("affinity", trained=False),
     "sb3_maskable_ppo": sb3_maskable_ppo,
     "sb3_dqn": sb3_dqn,
     "torchrl_ppo": torchrl_ppo,
@@ -165,8 +179,9 @@ def table(out: Path, episodes: int) -> None:
         spread = (
             float(np.std([row["mean_return"] for row in rows], ddof=1)) if len(rows) > 1 else 0.0
         )
+        budget = f"{rows[0]['steps'] // 1000}k" if "untrained" not in name else "0"
         summary = PolicyScore(
-            f"{name} ({rows[0]['steps'] // 1000}k)",
+            f"{name} ({budget})",
             mean["mean_return"],
             spread,
             mean["groups_per_user"],
@@ -177,6 +192,34 @@ def table(out: Path, episodes: int) -> None:
     print("learners: mean over seeds; +-se is then the seeds' standard deviation of the return")
 
 
+def joint_table(root: Path) -> None:
+    """The joint-task learners' table from their run dirs (mean and sd over seeds)."""
+    runs: dict[str, list[dict]] = {}
+    for metrics_path in sorted(root.glob("*-seed*/metrics.json")):
+        name = metrics_path.parent.name.rsplit("-seed", 1)[0]
+        runs.setdefault(name, []).append(json.loads(metrics_path.read_text()))
+    print(f"joint task on synthetic ({root}): mean (sd) over seeds")
+    print(
+        f"{'learner':<24}{'seeds':>6}{'NDCG@10':>16}{'return':>16}{'ARI':>14}"
+        f"{'groups':>8}{'minutes':>9}"
+    )
+    for name, rows in runs.items():
+
+        def cell(values, width, digits=2):
+            values = np.asarray(values, dtype=float)
+            sd = values.std(ddof=1) if len(values) > 1 else 0.0
+            return f"{values.mean():.{digits}f} ({sd:.{digits}f})".rjust(width)
+
+        print(
+            f"{name:<24}{len(rows):>6}"
+            + cell([row["test"]["NDCG@10"] for row in rows], 16)
+            + cell([row["history"][-1]["charts/episode_return"] for row in rows], 16)
+            + cell([row["allocation_ari_multi_interest"] for row in rows], 14, 3)
+            + f"{np.mean([row['filled_groups_per_user'] for row in rows]):>8.2f}"
+            + f"{np.mean([row['total_seconds'] for row in rows]) / 60:>9.1f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=list(LEARNERS))
@@ -185,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=4096, help="scored episodes")
     parser.add_argument("--out", type=Path, default=Path("results/learners/planted"))
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--joint", type=Path, metavar="DIR", help="print the joint-task table")
     args = parser.parse_args(argv)
+    if args.joint is not None:
+        joint_table(args.joint)
+        return 0
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.table_only:

@@ -1,4 +1,4 @@
-"""The options beyond the paper (DESIGN section 7): each does what it says, and each
+"""The options beyond the paper (docs/design.md, section 7): each does what it says, and each
 is off by default."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Stage 4-5 of the data path: leave-one-out split -> samples.
 
 For every user the last item is the test target, the second last the
-validation target and the rest is the training sequence (DESIGN section 2).
+validation target and the rest is the training sequence (docs/design.md, section 2).
 Training samples: every prefix of a training sequence predicts its next item.
 Validation uses the training sequence as history; test uses training +
 validation. Histories are cut to the last ``max_len`` items and left-padded

@@ -1,6 +1,6 @@
 """Hyper-parameters of the AdaSplit model and of the allocation MDP's reward.
 
-Defaults follow the paper (DESIGN section 3); every departure from it is a
+Defaults follow the paper (docs/design.md, section 3); every departure from it is a
 named option that is off by default.
 """
 
@@ -39,7 +39,7 @@ class ModelConfig:
     ``eps`` is the logit of "create a new group" (Eq. 8); ``temperature``
     divides all logits (1.0 = the paper's policy).
 
-    Options beyond the paper (DESIGN section 7), off by default:
+    Options beyond the paper (docs/design.md, section 7), off by default:
     ``group_start`` is what every group starts from and what the encoder's user
     slot holds: ``user`` (the paper's e_u, a free vector per user), ``zero``
     or ``learned`` (one vector shared by all users: no per-user parameters).

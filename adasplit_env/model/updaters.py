@@ -97,7 +97,7 @@ class GroupUpdater(nn.Module):
         of the items ``step_items`` (B, P, d) with their ``item_terms`` ``step_terms``.
         Slot 0 holds ``starts`` (B, d) before its first item, unopened slots zero, as
         in :class:`~adasplit_env.process.AllocationState`. Every position is absorbed
-        except the last (the target, DESIGN section 3). This default walks the
+        except the last (the target, docs/design.md section 3). This default walks the
         positions with :meth:`absorb`."""
         batch, positions, dim = step_items.shape
         group_reprs = starts.new_zeros(batch, num_slots, dim)

@@ -35,6 +35,8 @@ BUDGET_KEYS = (
     "eval_users",
     "eval_every",
 )
+# The baselines' learning rate (RecBole 1.2.1's default), unless a variant moves it.
+BASELINE_LR = 1e-3
 TARGETS = (
     "search",
     "table2",
@@ -133,7 +135,7 @@ INTEREST_NOISE = {"synthetic": (0.5, 1.0)}
 # model's one-seed ablations cannot order its variants on Garden, see REPRODUCTION.md).
 DEFAULT_SEEDS = {"table2": 3, "plus": 3, "plus-ablations": 3}
 
-# Towards AdaSplit+ (DESIGN section 7): the tuned paper model, then one option
+# Towards AdaSplit+ (docs/design.md, section 7): the tuned paper model, then one option
 # added per row on top of an earlier row, its control: (step, label, options,
 # the step it builds on; None: the tuned paper model). A step that loses on
 # validation is not built on (run dirs plus/<step>).
@@ -253,6 +255,7 @@ def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
     values = tuned_values(configs, experiment.dataset)
     if experiment.base == "budget":
         values = {key: values[key] for key in BUDGET_KEYS if key in values}
+        values["lr"] = BASELINE_LR  # RecBole's, not the tuned AdaSplit's nor train_agent's default
     seed = {"seed": experiment.seed} if experiment.seed else {}
     return {**values, **experiment.overrides, **seed}
 

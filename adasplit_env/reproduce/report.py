@@ -18,6 +18,7 @@ from adasplit_env.coherence import COHERENCE_FILE
 from adasplit_env.io import atomic_write_bytes
 from adasplit_env.reproduce import paper
 from adasplit_env.reproduce.experiments import (
+    BASELINE_LR,
     PAPER_POINT,
     Experiment,
     tuned_run_name,
@@ -218,7 +219,7 @@ def baseline_table(
         for experiment in experiments:
             if "model" not in experiment.overrides:
                 continue
-            options = TrainConfig.from_dict(experiment.overrides)
+            options = TrainConfig.from_dict({"lr": BASELINE_LR, **experiment.overrides})
             dropout = options.dropout
             if dropout is None:
                 dropout = BASELINE_DROPOUT[options.model]
