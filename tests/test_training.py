@@ -569,3 +569,22 @@ def test_the_epoch_line_shows_the_loss_a_plug_in_minimised(tmp_path, small_datas
     line = trainer.epoch_line({"epoch": 1, "seconds": 1.0, **trainer.running})
     assert f"loss {loss.item():7.4f}" in line and "nan" not in line
     assert "loss       –" in trainer.epoch_line({"epoch": 1, "seconds": 1.0})
+
+
+def test_a_redirected_log_gets_epoch_lines_not_progress_bars(tmp_path):
+    """--progress is on by default, but bars are drawn only on a terminal."""
+    run = run_cli(
+        "--epochs", "2", "--dim", "8", "--eval-users", "50", "--threads", "1",
+        "--run-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "epoch   2/2" in run.stdout
+    assert "\r" not in run.stderr + run.stdout and "it/s" not in run.stderr
+
+
+def test_a_bad_value_in_a_config_file_names_the_file_and_the_key(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("epochs: 3\nlr: fast\n")
+    run = run_cli("--config", str(config))
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"error: {config}: lr: 'fast' is not a number"
