@@ -145,7 +145,7 @@ def tianshou_dqn(steps: int, seed: int):
 LEARNERS: dict[str, Callable] = {
     "cleanrl_ppo_mlp": cleanrl("mlp"),
     "cleanrl_ppo_affinity": cleanrl("affinity"),
-    "cleanrl_affinity_untrained": cleanrl("affinity", trained=False),
+    "cleanrl_affinity_init": cleanrl("affinity", trained=False),
     "sb3_maskable_ppo": sb3_maskable_ppo,
     "sb3_dqn": sb3_dqn,
     "torchrl_ppo": torchrl_ppo,
@@ -179,7 +179,7 @@ def table(out: Path, episodes: int) -> None:
         spread = (
             float(np.std([row["mean_return"] for row in rows], ddof=1)) if len(rows) > 1 else 0.0
         )
-        budget = f"{rows[0]['steps'] // 1000}k" if "untrained" not in name else "0"
+        budget = f"{rows[0]['steps'] // 1000}k" if not name.endswith("_init") else "0"
         summary = PolicyScore(
             f"{name} ({budget})",
             mean["mean_return"],
@@ -210,12 +210,16 @@ def joint_table(root: Path) -> None:
             sd = values.std(ddof=1) if len(values) > 1 else 0.0
             return f"{values.mean():.{digits}f} ({sd:.{digits}f})".rjust(width)
 
+        def field(row, key):  # SASRec has no allocation: no return, ARI or groups
+            value = row["history"][-1].get(key) if key.startswith("charts/") else row.get(key)
+            return float("nan") if value is None else value
+
         print(
             f"{name:<24}{len(rows):>6}"
             + cell([row["test"]["NDCG@10"] for row in rows], 16)
-            + cell([row["history"][-1]["charts/episode_return"] for row in rows], 16)
-            + cell([row["allocation_ari_multi_interest"] for row in rows], 14, 3)
-            + f"{np.mean([row['filled_groups_per_user'] for row in rows]):>8.2f}"
+            + cell([field(row, "charts/episode_return") for row in rows], 16)
+            + cell([field(row, "allocation_ari_multi_interest") for row in rows], 14, 3)
+            + f"{np.mean([field(row, 'filled_groups_per_user') for row in rows]):>8.2f}"
             + f"{np.mean([row['total_seconds'] for row in rows]) / 60:>9.1f}"
         )
 
