@@ -94,15 +94,14 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
         if not saved.is_file():
             raise ConfigError(f"{first.resume}: not a run directory (no config.json)")
         base = json.loads(saved.read_text())
+    known = {f.name for f in fields(TrainConfig)}
     if first.config:
         from_file = read_config_file(first.config)
-        known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(from_file) - known)
         if unknown:
             raise ConfigError(f"{first.config}: unknown option(s): {', '.join(unknown)}")
         base.update(_typed_values(parser, from_file, first.config))
     if base:
-        known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(base) - known)
         if unknown:
             raise ConfigError(f"unknown option(s) in the config: {', '.join(unknown)}")

@@ -151,15 +151,16 @@ class ObservationLayout:
         return spaces.Dict({**self.fields_space.spaces, "action_mask": mask})
 
     def encode(
-        self, fields: dict[str, torch.Tensor], action_mask: np.ndarray
+        self, fields: dict[str, torch.Tensor], action_mask: np.ndarray | None
     ) -> dict[str, np.ndarray] | np.ndarray:
-        """(B, ...) numpy observations from the process's (B, ...) tensors."""
+        """(B, ...) numpy observations from the process's (B, ...) tensors; the mask is
+        read only by a layout that shows it (None is fine otherwise)."""
         arrays = {  # a copy, never a view of the process's tensors
             key: fields[key].detach().cpu().numpy().astype(np.float32, copy=True)
             for key in self.fields_space.spaces
         }
         if self.flat:
-            rows = action_mask.shape[0]
+            rows = arrays["item"].shape[0]
             flat = np.concatenate([value.reshape(rows, -1) for value in arrays.values()], axis=1)
             if not self.mask_in_observation:
                 return flat
@@ -251,7 +252,8 @@ class EpisodeBatch:
 
     def observation(self) -> dict[str, np.ndarray] | np.ndarray:
         """(B, ...) observations in the batch's :class:`ObservationLayout`."""
-        return self.layout.encode(self.process.observe(self.state), self.action_mask())
+        mask = self.action_mask() if self.layout.mask_in_observation else None
+        return self.layout.encode(self.process.observe(self.state), mask)
 
     def action_mask(self) -> np.ndarray:
         """(B, G) int8: joins 0..h-1 plus create at slot h."""

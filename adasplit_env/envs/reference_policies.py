@@ -43,11 +43,8 @@ def join_first(env: AllocationVectorEnv, rng: np.random.Generator) -> np.ndarray
 
 def always_create(env: AllocationVectorEnv, rng: np.random.Generator) -> np.ndarray:
     """The create slot h while h < max_groups, else the last group."""
-    return (
-        env.episodes.action_mask().shape[1]
-        - 1
-        - np.argmax(env.episodes.action_mask()[:, ::-1], axis=1)
-    )
+    num_groups = env.episodes.state.num_groups.cpu().numpy().astype(np.int64)
+    return np.minimum(num_groups, env.process.max_groups - 1)
 
 
 def uniform_random(env: AllocationVectorEnv, rng: np.random.Generator) -> np.ndarray:
