@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # pip extras: dev (tests, lint); CI adds rl, the outside RL libraries of docs/rl-libraries.md
 EXTRAS ?= dev
 
-.PHONY: install train test lint
+.PHONY: install train test quick lint
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,9 @@ train: install
 
 test: install
 	$(PY) -m pytest -q
+
+quick: install
+	$(PY) -m pytest -q -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .

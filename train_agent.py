@@ -22,7 +22,7 @@ from pathlib import Path
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
 from agents import AGENTS
-from agents.config import TrainConfig, read_config_file
+from agents.config import TrainConfig, option_choices, read_config_file
 from agents.verdict import allocation_is_one_group, verdict
 
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         default = spec.default if spec.default is not MISSING else None
         kwargs = {"default": default, "help": spec.metadata.get("help", "")}
         if "choices" in spec.metadata:
-            kwargs["choices"] = spec.metadata["choices"]
+            kwargs["choices"] = option_choices(spec)
         if isinstance(default, bool):
             kwargs.update(type=_bool, metavar="BOOL")
         elif spec.name in ("max_groups", "num_layers", "num_heads"):

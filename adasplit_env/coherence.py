@@ -27,71 +27,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from adasplit_env.allocation_quality import Allocation, allocate_split
+from adasplit_env.data.cooccurrence import CoOccurrence
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.process import AllocationProcess
 
 # where eval_rec.py --coherence --json puts it for a run measured after training
 COHERENCE_FILE = "coherence.json"
-
-
-def positive_pmi(both, first, second, users: float) -> np.ndarray:
-    """``max(0, log(c_ij U / (n_i n_j)))`` from the counts (broadcast); 0 where the
-    pair never co-occurs or an item count is 0."""
-    both = np.asarray(both, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pmi = np.log(both * users / (np.asarray(first, np.float64) * second))
-    return np.where(np.isfinite(pmi) & (both > 0), np.maximum(pmi, 0.0), 0.0)
-
-
-class CoOccurrence:
-    """Item-pair user co-occurrence counts of a split's training sequences."""
-
-    def __init__(self, split: LeaveOneOutSplit):
-        self.num_items = split.num_items
-        # each user's distinct training items, sorted; users are 1..num_users (0: padding)
-        self.user_items = [np.zeros(0, dtype=np.int64)]
-        self.item_users = np.zeros(self.num_items + 1, dtype=np.int64)
-        keys = []
-        for user in range(1, split.num_users + 1):
-            items = np.unique(split.train_sequence(user))
-            items = items[items != 0]
-            self.user_items.append(items)
-            self.item_users[items] += 1
-            if len(items) > 1:
-                first, second = np.meshgrid(items, items, indexing="ij")
-                keys.append(self._key(first[first < second], second[first < second]))
-        self.num_users = sum(len(items) > 0 for items in self.user_items)
-        self.pair_keys, self.pair_users = np.unique(
-            np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64), return_counts=True
-        )
-
-    def _key(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        low, high = np.minimum(first, second), np.maximum(first, second)
-        return low.astype(np.int64) * (self.num_items + 1) + high
-
-    def ppmi(self, items: np.ndarray, leave_out_user: int | None = None) -> np.ndarray:
-        """The (n, n) PPMI of ``items`` (ids; a repeated item's pair is log(U / n_i)),
-        without ``leave_out_user``'s own sequence in the counts; the diagonal is 0."""
-        items = np.asarray(items, dtype=np.int64)
-        first, second = np.meshgrid(items, items, indexing="ij")
-        keys = self._key(first, second)
-        found = np.searchsorted(self.pair_keys, keys).clip(max=max(len(self.pair_keys) - 1, 0))
-        both = np.where(
-            (len(self.pair_keys) > 0) & (self.pair_keys[found] == keys), self.pair_users[found], 0
-        ).astype(np.float64)
-        single = self.item_users[items].astype(np.float64)
-        # an item met twice: every user holding it holds "both"
-        both = np.where(first == second, single[:, None], both)
-        users = float(self.num_users)
-        if leave_out_user is not None and len(self.user_items[leave_out_user]):
-            own = np.isin(items, self.user_items[leave_out_user])
-            single = single - own
-            both = both - (own[:, None] & own[None, :])
-            users -= 1
-        ppmi = positive_pmi(both, single[:, None], single[None, :], users)
-        np.fill_diagonal(ppmi, 0.0)
-        return ppmi
 
 
 def within_across(ppmi: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -36,7 +36,7 @@ from adasplit_env.constants import index_range, upper_pairs
 from adasplit_env.data.split import Samples
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import RewardConfig
-from adasplit_env.model.policy import group_dots, masked_softmax
+from adasplit_env.model.join_rules import AllocationView, JoinQuery, group_dots, masked_softmax
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,9 @@ class Replay:
     target_log_likelihood: torch.Tensor | None  # (B,) log p(target) with its graph
 
     @staticmethod
-    def by_step(per_position: torch.Tensor, first_positions: torch.Tensor, steps: int) -> torch.Tensor:
+    def by_step(
+        per_position: torch.Tensor, first_positions: torch.Tensor, steps: int
+    ) -> torch.Tensor:
         """(B, P) by position -> (B, steps) by step, as a rollout's columns are (step k of
         episode b is position ``first_positions[b] + k``; ``steps`` is the longest
         episode's), zero past an episode's end."""
@@ -235,6 +237,8 @@ class AllocationProcess:
     def __init__(self, model: AdaSplitModel, rewards: RewardConfig | None = None) -> None:
         self.model = model
         self.rewards = rewards or RewardConfig()
+        # whether observations carry entries of the join rule's (checked once, not per step)
+        self._rule_observes = bool(model.policy.observation_fields(model.max_groups, 1))
 
     def compile(self) -> AllocationProcess:
         """``torch.compile`` the per-step work, :meth:`step` and :meth:`policy_logits`
@@ -301,82 +305,49 @@ class AllocationProcess:
         )
 
     def policy_logits(self, state: AllocationState, detach_inputs: bool = False) -> torch.Tensor:
-        """The paper's policy (Eq. 7-8, 12-13) over the action slots, (B, G).
+        """The policy's logits over the action slots, (B, G): the join rule's
+        (:meth:`JoinRule.slot_logits`; the paper's Eq. 7-8, 12-13 by default).
 
         Only the slots some episode can use (its groups and its create slot)
         are computed; the rest are -inf. With ``detach_inputs`` the policy reads
         its inputs (the item, the groups) without their gradient, so that a loss
         on these logits trains the policy head only.
         """
-        if self.model.config.join_logit == "cluster":
-            return self.cluster_logits(state)
+        return self._join_logits(self.join_query(state), state.active_width, detach_inputs)
+
+    def join_query(self, state: AllocationState, width: int | None = None) -> JoinQuery:
+        """What the join rule reads of each episode's current step: the item, its groups
+        (the first ``width`` slots, default all), and the allocation so far where the
+        rule reads it."""
         position = state.cursor.clamp(max=state.target_position)
         rows = index_range(state.batch_size, position.device)
-        return self._join_logits(
-            state.step_items[rows, position],
-            state.step_policy_terms[rows, position],
-            state.group_reprs,
-            state.num_groups,
-            state.policy_maps,
-            state.active_width,
-            detach_inputs,
+        allocation = None
+        if self.model.policy.reads_allocation:
+            allocation = AllocationView(
+                item_ids=state.step_item_ids,
+                assignments=state.assignments,
+                position=position,
+                group_sizes=state.group_sizes,
+                max_groups=self.max_groups,
+            )
+        return JoinQuery(
+            items=state.step_items[rows, position],
+            item_terms=state.step_policy_terms[rows, position],
+            group_reprs=state.group_reprs if width is None else state.group_reprs[:, :width],
+            num_groups=state.num_groups,
+            maps=state.policy_maps,
+            allocation=allocation,
         )
 
-    def _join_logits(
-        self,
-        items: torch.Tensor,
-        item_terms: torch.Tensor,
-        group_reprs: torch.Tensor,
-        num_groups: torch.Tensor,
-        policy_maps: tuple[torch.Tensor, ...],
-        width: int,
-        detach_inputs: bool,
-    ) -> torch.Tensor:
-        """Eq. 7-8's logits (N, G) for N (item, groups) pairs: one per episode in a step,
-        one per episode and position in :meth:`replay`. Only the first ``width`` slots
-        (every pair's groups and create slot) are computed, the rest are -inf."""
-        slots = index_range(self.max_groups, num_groups.device)
-        group_mask = slots[:width][None, :] < num_groups[:, None]
-        group_reprs = group_reprs[:, :width]
-        if detach_inputs:  # the item side again, from the detached item (one small product)
-            items, group_reprs = items.detach(), group_reprs.detach()
-            item_terms = self.model.policy.item_terms(items)
-        logits = self.model.policy.step_logits(
-            items,
-            item_terms,
-            group_reprs,
-            group_mask,
-            num_groups,
-            policy_maps,  # the policy's own weights, folded: never detached
-        )
-        if width == self.max_groups:
-            return logits
-        return torch.nn.functional.pad(logits, (0, self.max_groups - width), value=-torch.inf)
-
-    def cluster_logits(self, state: AllocationState) -> torch.Tensor:
-        """``join_logit cluster``: logit 0 on the one slot the rule picks, -inf elsewhere.
-
-        The current item joins the group of the first earlier item of its cluster,
-        else an active group still empty (a start group), else opens one; with every
-        slot used it joins the newest group. Nothing here is learned.
-        """
-        clusters = self.model.item_clusters
-        batch, slots = state.batch_size, state.max_groups
-        device = state.num_groups.device
-        rows = index_range(batch, device)
-        position = state.cursor.clamp(max=state.target_position)
-        step_clusters = clusters[state.step_item_ids]
-        # an item placed earlier in the current item's cluster, and its group
-        kin = (state.assignments >= 0) & (step_clusters == step_clusters[rows, position, None])
-        kin_group = state.assignments.gather(1, kin.to(torch.int64).argmax(dim=1, keepdim=True))
-        empty = state.group_mask & (state.group_sizes == 0)
-        choice = torch.where(
-            state.num_groups < slots, state.num_groups, state.num_groups - 1
-        )  # open a group; when none is left, the newest
-        choice = torch.where(empty.any(dim=1), empty.to(torch.int64).argmax(dim=1), choice)
-        choice = torch.where(kin.any(dim=1), kin_group[:, 0], choice)
-        logits = torch.full((batch, slots), -torch.inf, device=device)
-        return logits.index_put((rows, choice), torch.zeros(batch, device=device))
+    def _join_logits(self, query: JoinQuery, width: int, detach_inputs: bool) -> torch.Tensor:
+        """The join rule's slot logits (N, G) for N (item, groups) pairs: one per episode
+        in a step, one per episode and position in :meth:`replay`. Only the first
+        ``width`` slots (every pair's groups and create slot) are computed, the rest are
+        -inf."""
+        query = replace(query, group_reprs=query.group_reprs[:, :width])
+        if detach_inputs:
+            query = query.detached(self.model.policy)
+        return self.model.policy.slot_logits(query, self.max_groups)
 
     def step(
         self, state: AllocationState, actions: torch.Tensor, score_target: bool = True
@@ -533,7 +504,9 @@ class AllocationProcess:
         """log p(target) (N,) under the scoring rule (:meth:`AdaSplitModel.target_logits`)
         for N episodes at their target step: the target's chosen group (Eq. 20), the
         history's groups and their mask, the SASRec readout's state or None."""
-        logits = self.model.target_logits(chosen_group_repr, group_reprs, group_mask, sequence_state)
+        logits = self.model.target_logits(
+            chosen_group_repr, group_reprs, group_mask, sequence_state
+        )
         return torch.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
 
     def scoring_group_reprs(
@@ -546,7 +519,11 @@ class AllocationProcess:
         histories, assignments = state.step_item_ids[:, :length], state.assignments[:, :length]
         group_reprs = state.group_reprs
         if rows is not None:
-            histories, assignments, group_reprs = histories[rows], assignments[rows], group_reprs[rows]
+            histories, assignments, group_reprs = (
+                histories[rows],
+                assignments[rows],
+                group_reprs[rows],
+            )
         return self._scoring_groups(group_reprs, histories, assignments)
 
     def _scoring_groups(
@@ -579,8 +556,8 @@ class AllocationProcess:
 
         Not recomputed, as nothing differentiates them: the sampling (a rollout without
         gradients chose ``assignments``) and the paper's reward terms (Eq. 14-17), which
-        that rollout already computed; with ``join_logit cluster`` the choices are the
-        rule's, so each has probability 1.
+        that rollout already computed; with a deterministic join rule (``cluster``)
+        the choices are the rule's, so each has probability 1.
         """
         batch, positions = assignments.shape
         slots = index_range(self.max_groups, assignments.device)
@@ -594,19 +571,24 @@ class AllocationProcess:
         allocated = assignments >= 0
         chosen = assignments.clamp(min=0)
         action_mask = slots <= num_groups[..., None]
-        if self.model.config.join_logit == "cluster":
+        if self.model.policy.deterministic:
+            # the rule chose the allocation: each choice has probability 1
             logits = torch.where(slots == chosen[..., None], 0.0, -torch.inf)
         else:
+            if self.model.policy.reads_allocation:
+                raise NotImplementedError(
+                    "replay of a learned join rule that reads the allocation so far"
+                )
             width = min(self.max_groups, int(num_groups.max()) + 1)
-            logits = self._join_logits(
-                state.step_items.reshape(batch * positions, -1),
-                state.step_policy_terms.reshape(batch * positions, -1),
-                group_states.reshape(batch * positions, self.max_groups, -1),
-                num_groups.reshape(-1),
-                state.policy_maps,
-                width,
-                detach_policy_inputs,
-            ).view(batch, positions, self.max_groups)
+            query = JoinQuery(
+                items=state.step_items.reshape(batch * positions, -1),
+                item_terms=state.step_policy_terms.reshape(batch * positions, -1),
+                group_reprs=group_states.reshape(batch * positions, self.max_groups, -1),
+                num_groups=num_groups.reshape(-1),
+                maps=state.policy_maps,
+            )
+            logits = self._join_logits(query, width, detach_policy_inputs)
+            logits = logits.view(batch, positions, self.max_groups)
         log_policy = torch.log_softmax(logits.masked_fill(~action_mask, -torch.inf), dim=-1)
         policy = log_policy.exp()
         log_probs = torch.where(allocated, log_policy.gather(2, chosen[..., None])[..., 0], 0.0)
@@ -646,13 +628,15 @@ class AllocationProcess:
         )
 
     def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
-        """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space)."""
+        """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space),
+        with what the join rule needs beyond them (:meth:`JoinRule.observe`)."""
         return {
             "item": state.current_items,
             "groups": state.group_reprs,
             "group_mask": state.group_mask.to(state.group_reprs.dtype),
             "user": state.user_embs,
             "is_target": state.at_target.to(state.group_reprs.dtype)[:, None],
+            **(self.model.policy.observe(self.join_query(state)) if self._rule_observes else {}),
         }
 
     def allocate_history(self, samples: Samples, choose_actions=None) -> AllocationState:

@@ -22,7 +22,6 @@ from adasplit_env.data.interactions import PAD
 from adasplit_env.data.split import Samples
 from adasplit_env.metrics import exclusion_mask
 from adasplit_env.model.config import GROUP_SCORINGS
-from adasplit_env.model.policy import masked_softmax
 from adasplit_env.process import AllocationProcess, AllocationState
 
 # Elements of the (users, items, hidden) block computed at once: small enough
@@ -33,12 +32,10 @@ _CHUNK_ELEMENTS = 1 << 20
 def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tensor:
     """(B, num_items + 1) scores; the padding column is -inf.
 
-    Every candidate is routed to the argmax group of the policy (or "create");
-    :func:`_eq7_router` does it through the factorisation of Eq. 7 and 12 (see
-    :meth:`AllocationPolicyHead.item_part_maps`): per user the groups are
-    projected once, per item the item half once, and per (user, item, group)
-    only an add, a ReLU and a dot product remain. With ``join_logit
-    affinity`` the routing is one product (:func:`_affinity_router`).
+    Every candidate is routed to the argmax group of the policy (or "create") by the
+    join rule's :meth:`~adasplit_env.model.join_rules.JoinRule.candidate_router`
+    (for Eq. 7, through its factorisation: per (user, item, group) only an add, a
+    ReLU and a dot product remain; for ``affinity``, one product).
     """
     model = process.model
     policy = model.policy
@@ -47,10 +44,9 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
     with torch.no_grad():
         groups = _greedy_groups(process, samples)
         group_reprs, item_table = groups.group_reprs, groups.item_table
-        make_router = _affinity_router if policy.join_logit == "affinity" else _eq7_router
-        route = make_router(policy, group_reprs, groups.group_mask, item_table)
-        hidden = policy.hidden.out_features
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, group_reprs.shape[0] * hidden))
+        route = policy.candidate_router(group_reprs, groups.group_mask, item_table)
+        width = policy.router_width()
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, group_reprs.shape[0] * width))
         scores = torch.empty_like(groups.create_scores)
         for start in range(0, item_table.shape[0], chunk):
             stop = start + chunk
@@ -106,58 +102,6 @@ def _routed_scores(policy, join, best_group, affinity, can_create, create_scores
     return torch.where(creates, create_scores, join_scores)
 
 
-def _eq7_router(policy, group_reprs, group_mask, item_table):
-    """Eq. 7-8 routing of the candidates ``item_table[start:stop]``: a function of
-    (start, stop, affinity (B, C, G')) -> (the best group's join logit, its index),
-    each (B, C). Only users that have group slot g compute it (slot 0 always exists):
-    padded slots cost nothing."""
-    summary_map, _ = policy.item_part_maps()
-    group_summary_part = group_reprs @ summary_map.T  # (B, G', H)
-    group_part = policy.group_part(group_reprs)  # (B, G', H)
-    output_weight, output_bias = policy.output_vector()
-    item_part_all = policy.item_terms(item_table)  # (I + 1, H)
-    batch = group_reprs.shape[0]
-    slot_rows = [torch.nonzero(group_mask[:, g]).flatten() for g in range(group_mask.shape[1])]
-
-    def route(start, stop, affinity):
-        weights = masked_softmax(affinity, group_mask[:, None, :])  # Eq. 12's z
-        item_part = torch.einsum("bcg,bgh->bch", weights, group_summary_part)
-        item_part += item_part_all[start:stop]
-        best_score = torch.full(
-            affinity.shape[:2], -torch.inf, dtype=affinity.dtype, device=affinity.device
-        )
-        best_group = torch.zeros(affinity.shape[:2], dtype=torch.int64, device=affinity.device)
-        for group, rows in enumerate(slot_rows):
-            if rows.numel() == 0:
-                continue
-            every = rows.numel() == batch
-            hidden_units = item_part if every else item_part[rows]
-            hidden_units = torch.relu(hidden_units + group_part[rows, group][:, None, :])
-            slot_score = hidden_units @ output_weight  # (n, C)
-            current = best_score if every else best_score[rows]
-            better = slot_score > current  # strict: the first max wins ties
-            if every:
-                best_score = torch.where(better, slot_score, best_score)
-                best_group = torch.where(better, group, best_group)
-            else:
-                best_score[rows] = torch.where(better, slot_score, current)
-                best_group[rows] = torch.where(better, group, best_group[rows])
-        return policy.join_logits(best_score + output_bias), best_group
-
-    return route
-
-
-def _affinity_router(policy, group_reprs, group_mask, item_table):
-    """``join_logit affinity`` routing, same contract as :func:`_eq7_router`: the
-    join logits of all groups are one product, the argmax their max."""
-
-    def route(start, stop, affinity):
-        joins = policy.candidate_affinity_scores(item_table[start:stop], group_reprs)
-        return joins.masked_fill(~group_mask[:, None, :], -torch.inf).max(dim=2)
-
-    return route
-
-
 def best_group_scores(process: AllocationProcess, samples: Samples) -> torch.Tensor:
     """The ``max`` scoring option: ``max_i p_i . e_c`` over the greedily allocated
     history's groups (or their ``lse`` or ``attend`` mix), (B, num_items + 1); the padding column is -inf."""
@@ -197,13 +141,13 @@ def rank_scores(
     will leave out (the ``exclude`` it gets), which must not count towards K.
     """
     policy = process.model.policy
-    if process.model.config.scoring in GROUP_SCORINGS or policy.join_logit == "affinity":
+    if process.model.config.scoring in GROUP_SCORINGS or not policy.routes_pairs:
         return score_all_items(process, samples)
     with torch.no_grad():
         groups = _greedy_groups(process, samples)
         item_table = groups.item_table
         lower, upper = _score_bounds(groups)
-        route = _eq7_pair_router(policy, groups)
+        route = _pair_router(policy, groups)
         rows = torch.arange(len(samples), device=item_table.device)
         targets = samples.targets.to(item_table.device)
         target_scores = route(rows, targets)
@@ -230,7 +174,7 @@ def rank_scores(
             undecided &= ~settled[:, None]
         pair_rows, pair_items = torch.nonzero(undecided, as_tuple=True)
         used = groups.group_reprs.shape[1]
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, used * policy.hidden.out_features))
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, used * policy.router_width()))
         for start in range(0, pair_rows.numel(), chunk):
             chunk_rows = pair_rows[start : start + chunk]
             chunk_items = pair_items[start : start + chunk]
@@ -265,26 +209,19 @@ def _score_bounds(groups: _GreedyGroups) -> tuple[torch.Tensor, torch.Tensor]:
     return lower, upper
 
 
-def _eq7_pair_router(policy, groups: _GreedyGroups):
+def _pair_router(policy, groups: _GreedyGroups):
     """Section 3.3's score of single (user, candidate) pairs: a function of (rows (N,),
-    items (N,)) -> (N,), the rule of :func:`_eq7_router` and :func:`_routed_scores`
-    for pairs that need not share their candidates."""
-    summary_map, _ = policy.item_part_maps()
-    group_summary_part = groups.group_reprs @ summary_map.T  # (B, G', H)
-    group_part = policy.group_part(groups.group_reprs)  # (B, G', H)
+    items (N,)) -> (N,), the join rule's pair router (the rule of its candidate router)
+    followed by :func:`_routed_scores`, for pairs that need not share their candidates."""
+    best_join = policy.pair_router(groups.group_reprs, groups.group_mask)
 
     def route(rows, items):
         candidates = groups.item_table[items]  # (N, d)
-        mask = groups.group_mask[rows]
         affinity = torch.einsum("ngd,nd->ng", groups.group_reprs[rows], candidates)  # p_i . e_c
-        weights = masked_softmax(affinity, mask)  # Eq. 12's z
-        item_part = torch.einsum("ng,ngh->nh", weights, group_summary_part[rows])
-        item_part += policy.item_terms(candidates)
-        slot_scores = policy.group_scores(item_part[:, None, :], group_part[rows])  # (N, G')
-        best_score, best_group = slot_scores.masked_fill(~mask, -torch.inf).max(dim=1)
+        join, best_group = best_join(rows, candidates, affinity)
         return _routed_scores(
             policy,
-            policy.join_logits(best_score),
+            join,
             best_group,
             affinity,
             groups.can_create[rows],

@@ -45,15 +45,14 @@ class ActorCriticAgent(Agent):
     def __init__(self, process, config) -> None:
         super().__init__(process, config)
         dim = self.model.config.dim
-        self.critic = nn.Sequential(nn.Linear(2 * dim + 2, dim), nn.ReLU(), nn.Linear(dim, 1))
+        features = self.model.policy.feature_dim + dim + 2
+        self.critic = nn.Sequential(nn.Linear(features, dim), nn.ReLU(), nn.Linear(dim, 1))
 
     def value(self, state: AllocationState) -> torch.Tensor:
-        allocation_state = self.model.policy.allocation_state(
-            state.current_items, state.group_reprs, state.group_mask
-        )
+        policy = self.model.policy
         features = torch.cat(
             [
-                allocation_state,
+                policy.critic_features(self.process.join_query(state)),
                 state.user_embs,
                 (state.num_groups.float() / state.max_groups)[:, None],
                 state.at_target.float()[:, None],

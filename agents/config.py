@@ -21,15 +21,13 @@ from adasplit_env.model.config import (
     GROUP_REPRS,
     GROUP_STARTS,
     GROUP_UPDATERS,
-    JOIN_LOGITS,
     READOUTS,
     SCORINGS,
     ModelConfig,
     RewardConfig,
 )
-
-# what REINFORCE subtracts from its returns (agents.reinforce): none is the paper
-REINFORCE_BASELINES = ("none", "batch_mean", "greedy")
+from adasplit_env.model.join_rules import JOIN_RULES
+from agents.baselines import REINFORCE_BASELINES
 
 
 def _opt(default, help: str, **extra):
@@ -138,12 +136,8 @@ class TrainConfig:
     )
     join_logit: str = _opt(
         "sigmoid",
-        "a join's logit: sigmoid of its score (Eq. 7-8: in (0, 1) beside eps, saturates), "
-        "linear (the score itself) or affinity ((v W_a) . p_i / sqrt(d), W_a starting at the "
-        "identity: an item joins the group that predicts it) or cluster (not learned: an item "
-        "joins the group holding its co-occurrence cluster, else opens one; needs --scoring max, "
-        "lse or attend). Beyond the paper",
-        choices=JOIN_LOGITS,
+        "a join's logit: " + JOIN_RULES.help() + ". Beyond the paper but sigmoid",
+        choices=JOIN_RULES.choices,
     )
     cluster_count: int = _opt(
         20,
@@ -193,11 +187,10 @@ class TrainConfig:
     )
     reinforce_baseline: str = _opt(
         "none",
-        "reinforce: subtract from each step's return the batch mean at that step "
-        "(batch_mean), the return of the same episode's argmax (greedy) rollout at that "
-        "step (greedy: self-critical, only what beats the allocation prediction makes is "
-        "reinforced), or nothing (none, the paper). Beyond the paper",
-        choices=REINFORCE_BASELINES,
+        "reinforce: what each step's return is reduced by: "
+        + REINFORCE_BASELINES.help()
+        + ". Beyond the paper but none",
+        choices=REINFORCE_BASELINES.choices,
     )
     rl_gradient: str = _opt(
         "full",
@@ -294,6 +287,13 @@ _OPTIONAL_TYPES = {
 }
 
 
+def option_choices(spec) -> tuple | None:
+    """The values an option takes: its ``choices``, read from a registry when that is a
+    function (so a part registered after import is a valid choice too), or None."""
+    choices = spec.metadata.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
 def _checked(spec, value: Any) -> Any:
     """``value`` as option ``spec`` takes it (ints accepted for floats), or ConfigError."""
     flag = "--" + spec.name.replace("_", "-")
@@ -313,7 +313,7 @@ def _checked(spec, value: Any) -> Any:
         ok = isinstance(value, kind)
     if not ok:
         raise ConfigError(f"{flag} takes a {kind.__name__}, got {value!r}"[:200])
-    choices = spec.metadata.get("choices")
+    choices = option_choices(spec)
     if choices and value not in choices:
         raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(map(str, choices))}"[:300])
     return value

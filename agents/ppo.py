@@ -28,39 +28,36 @@ from torch import nn
 
 from adasplit_env.envs.core import EnvParts
 from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
-from adasplit_env.model.policy import AllocationPolicyHead
+from adasplit_env.model.join_rules import JoinRule
 from agents.base import REWARD_TERMS, Agent, mean_pair_cosine, run_episodes
+
+# below MaskablePPO's own mask value (-1e8), so a slot the rule excludes stays at 0
+_EXCLUDED_LOGIT = -1e9
 
 
 class PaperPolicyExtractor(BaseFeaturesExtractor):
-    """Features ``[slot logits (G) ; s_T (d)]`` by the paper's policy (Eq. 7-8, 12-13).
+    """Features ``[slot logits (G) ; critic features]`` from the recommender's join rule.
 
-    Invalid slots get logit 0 here; MaskablePPO masks them out.
+    The slot logits are :meth:`JoinRule.observation_logits`: the logits the MDP's own
+    steps use (Eq. 7-8, 12-13 for the paper's rule), so PPO trains and evaluation
+    allocates by one policy, whatever the rule. The critic features are
+    :meth:`JoinRule.critic_features` (Eq. 12's ``s_T`` for the paper's rule). A slot
+    the rule excludes (-inf) gets a finite floor, far below any logit, as SB3's
+    distributions need; MaskablePPO masks the invalid slots out on top.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Dict,
-        policy_head: AllocationPolicyHead | None = None,
-        eps: float = 0.5,
-    ):
-        groups, dim = observation_space["groups"].shape
-        super().__init__(observation_space, features_dim=groups + dim)
+    def __init__(self, observation_space: spaces.Dict, policy_head: JoinRule):
+        groups, _ = observation_space["groups"].shape
+        super().__init__(observation_space, features_dim=groups + policy_head.feature_dim)
         self.num_slots = groups
-        self.policy_head = (
-            policy_head if policy_head is not None else AllocationPolicyHead(dim, eps)
-        )
+        self.policy_head = policy_head
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        group_mask = observations["group_mask"] > 0.5
-        num_groups = group_mask.sum(dim=1)
-        logits = self.policy_head.slot_logits(
-            observations["item"], observations["groups"], group_mask, num_groups
-        )
-        state = self.policy_head.allocation_state(
-            observations["item"], observations["groups"], group_mask
-        )
-        return torch.cat([torch.nan_to_num(logits, neginf=0.0), state], dim=1)
+        head = self.policy_head
+        query = head.query_of_observation(observations)
+        logits = head.observation_logits(observations, query)
+        features = head.critic_features(query)
+        return torch.cat([torch.nan_to_num(logits, neginf=_EXCLUDED_LOGIT), features], dim=1)
 
 
 class _FirstColumns(nn.Module):

@@ -30,18 +30,16 @@ import torch
 from adasplit_env.data.split import Samples
 from adasplit_env.process import discounted_returns
 from agents.base import Agent, Rollout, run_episodes
-
-
-def step_mean(values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-    """(B, T) -> (B, T): the mean of ``values`` over the episodes active at each step,
-    zero where the episode is over."""
-    weights = active.to(values.dtype)
-    mean = (values * weights).sum(dim=0) / weights.sum(dim=0).clamp(min=1)
-    return mean[None, :] * weights
+from agents.baselines import REINFORCE_BASELINES, ReturnBaseline
 
 
 class ReinforceAgent(Agent):
     name = "reinforce"
+
+    def __init__(self, process, config) -> None:
+        super().__init__(process, config)
+        name = getattr(config, "reinforce_baseline", "none")
+        self.return_baseline: ReturnBaseline = REINFORCE_BASELINES[name]()
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         if getattr(self.config, "train_path", "sequential") == "parallel":
@@ -81,7 +79,7 @@ class ReinforceAgent(Agent):
             rollout = rollout.with_target_log_likelihood(replay.target_log_likelihood, weight)
         seq_replay = replay
         greedy_rollout = None
-        if greedy_seq or self.baseline == "greedy":
+        if greedy_seq or self.return_baseline.needs_greedy_rollout:
             # the argmax allocation; its likelihood is scored here only when no replay
             # of it (the greedy L_seq's) will compute it with its graph anyway
             with torch.no_grad():
@@ -118,17 +116,13 @@ class ReinforceAgent(Agent):
             stats["charts/return_over_greedy"] = gap.mean().item()
         return loss, stats
 
-    @property
-    def baseline(self) -> str:
-        return getattr(self.config, "reinforce_baseline", "none")
-
     def baseline_rollout(
         self, rollout: Rollout, batch: Samples, seq_rollout: Rollout
     ) -> Rollout | None:
-        """The argmax rollout of ``batch`` the greedy baseline reads (None for the other
-        baselines): ``seq_rollout`` when it is one (``seq_rollout greedy``), else a new
+        """The argmax rollout of ``batch`` the baseline reads (None for baselines that
+        read none): ``seq_rollout`` when it is one (``seq_rollout greedy``), else a new
         one, without gradients."""
-        if self.baseline != "greedy":
+        if not self.return_baseline.needs_greedy_rollout:
             return None
         if seq_rollout is not rollout:
             return seq_rollout
@@ -137,17 +131,10 @@ class ReinforceAgent(Agent):
 
     def advantages(self, rollout: Rollout, greedy_rollout: Rollout | None = None) -> torch.Tensor:
         """(B, T) what multiplies ``log pi(a_T | s_T)`` in L_rl: the returns ``G_T`` of
-        Eq. 18 less the chosen baseline (zero once an episode is over). The greedy
-        baseline is ``greedy_rollout``'s returns at the same steps: episodes have the
-        same steps under any actions, so they align."""
+        Eq. 18 less the chosen baseline (:mod:`agents.baselines`; zero once an episode
+        is over)."""
         returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
-        if self.baseline == "batch_mean":
-            return returns - step_mean(returns, rollout.active)
-        if self.baseline == "greedy":
-            if greedy_rollout is None:
-                raise ValueError("the greedy baseline needs the argmax rollout of the batch")
-            # both are zero past an episode's end (its rewards are), so the difference is too
-            return returns - discounted_returns(
-                greedy_rollout.rewards.detach(), self.config.lambda_d
-            )
-        return returns
+        baseline = self.return_baseline.values(
+            returns, rollout, greedy_rollout, self.config.lambda_d
+        )
+        return returns - baseline

@@ -33,7 +33,6 @@ from adasplit_env.allocation_quality import (
 )
 from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
-from adasplit_env.clusters import fit_item_clusters
 from adasplit_env.coherence import coherence_of
 from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
@@ -165,7 +164,7 @@ class Trainer:
                 **config.model_options(),
             )
             self.model = AdaSplitModel(model_config)
-            fit_item_clusters(self.model, self.dataset.split, seed=config.seed)
+            self.model.policy.fit(self.dataset.split, seed=config.seed)
             self.model.to(self.device)
             self.process = AllocationProcess(self.model, self.rewards)
             if config.compile:

@@ -10,7 +10,7 @@ import torch
 
 from adasplit_env.data import SyntheticConfig, load_dataset
 from agents.a2c import generalised_advantages
-from agents.base import EPISODE_TAGS
+from agents.base import EPISODE_TAGS, run_episodes
 from agents.config import TrainConfig
 from agents.trainer import Trainer
 from tests.conftest import REPO
@@ -18,6 +18,7 @@ from tests.conftest import REPO
 SMALL = SyntheticConfig(num_users=120, num_groups=4, items_per_group=12, max_length=14, seed=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
 def test_each_algorithm_trains_and_writes_the_same_outputs(tmp_path, algo):
     dataset = load_dataset("synthetic", synthetic=SMALL)
@@ -64,6 +65,7 @@ def one_epoch_trainer(tmp_path, algo: str, **options) -> Trainer:
     return Trainer(config, dataset=load_dataset("synthetic", synthetic=SMALL))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
 def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
     trainer = one_epoch_trainer(
@@ -71,15 +73,33 @@ def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
         allocation_reward_weight=0.5, seq_rollout="greedy", join_logit="linear",
         encoder_block="standard", rl_gradient="policy", temperature=0.5,
     )  # fmt: skip
-    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    model, agent = trainer.model, trainer.agent
+    # each option reached what it changes, whichever learner drives the MDP
+    assert model.policy.name == "linear" and model.policy.temperature == 0.5
+    assert model.encoder.blocks[0].residual  # encoder_block standard: residual, width 4d
+    assert model.encoder.blocks[0].feed_forward_in.out_features == 4 * 16
+    batch = trainer.train_samples.subset(slice(0, 8))
+    model.eval()  # no dropout: two argmax rollouts agree
+    with torch.no_grad():
+        sampled = run_episodes(trainer.process, batch, agent.policy_logits)
+        trained_on = agent.sequence_rollout(sampled, batch)  # seq_rollout greedy
+        greedy = run_episodes(trainer.process, batch, agent.policy_logits, greedy=True)
+    assert torch.equal(trained_on.actions, greedy.actions)
+    logits = agent.policy_logits(trainer.process.reset(batch))
+    logits[torch.isfinite(logits)].sum().backward()  # rl_gradient policy: the head only
+    assert model.policy.hidden.weight.grad.abs().sum() > 0
+    assert model.item_embeddings.weight.grad is None
+    model.zero_grad()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
     results = trainer.fit()
-    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)}
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
     assert any(n.startswith("sequence_encoder.") for n in changed)  # the SASRec readout trains
     assert any(n.startswith("policy.") for n in changed)
     assert not any(n.startswith("user_embeddings") for n in changed)  # unused with start zero
     assert np.isfinite(results["test"]["NDCG@10"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
 def test_the_affinity_allocator_trains_with_every_learner(tmp_path, algo):
     trainer = one_epoch_trainer(
@@ -107,6 +127,7 @@ def test_gae_reduces_to_return_minus_value():
     assert torch.allclose(td, torch.tensor([[1 + 0.5 * 0.2 - 0.3, 2 - 0.2, 0.0]]))
 
 
+@pytest.mark.slow
 def test_plugin_example_runs_from_the_command_line(tmp_path):
     run = tmp_path / "plugin"
     result = subprocess.run(
@@ -140,6 +161,7 @@ def test_plugin_example_runs_from_the_command_line(tmp_path):
     assert config["algo"] == "examples.baseline_reinforce:BaselineReinforceAgent"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sasrec", "gru4rec"])
 def test_baselines_learn_in_the_same_harness(tmp_path, model):
     from adasplit_env.evaluation import evaluate_scorer, popularity_scorer

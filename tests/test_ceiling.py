@@ -50,6 +50,7 @@ def test_expected_metric_breaks_ties_at_random():
     assert expected_metric(scores, 4, "NDCG@3") == 0.0
 
 
+@pytest.mark.slow
 def test_every_held_out_item_is_possible_and_the_gap_tracks_the_noise():
     # without noise a zero probability would show any step the model of the
     # generator gets wrong

@@ -15,6 +15,7 @@ def run(*args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_pop_floor_json_on_synthetic(tmp_path):
     out = tmp_path / "pop.json"
     result = run("eval_rec.py", "--baseline", "pop", "--dataset", "synthetic", "--json", str(out))
@@ -26,6 +27,7 @@ def test_pop_floor_json_on_synthetic(tmp_path):
     assert 0 <= data["test"]["NDCG@10"] <= 100
 
 
+@pytest.mark.slow
 def test_random_floor_val_split(tmp_path):
     out = tmp_path / "rnd.json"
     result = run("eval_rec.py", "--baseline", "random", "--split", "val", "--json", str(out))
@@ -44,6 +46,7 @@ def test_random_floor_val_split(tmp_path):
         ),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(args, message):
     result = run(*args)
     assert result.returncode == 2
@@ -52,6 +55,7 @@ def test_bad_input_is_one_line_exit_2(args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_malformed_line_names_file_and_line(tmp_path):
     path = tmp_path / "broken.tsv"
     path.write_text("user_id\titem_id\ttimestamp\nu1\ti1\t1\nu1\ti2\n")
@@ -69,6 +73,7 @@ SOURCES_5CORE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SOURCES_5CORE))
 def test_stats_match_sources_md(name, data_dir):
     result = run("-m", "adasplit_env.data", "stats", name, "--data-dir", str(data_dir))
@@ -78,6 +83,7 @@ def test_stats_match_sources_md(name, data_dir):
     assert (users, items, inter) == SOURCES_5CORE[name]
 
 
+@pytest.mark.slow
 def test_format_flag_reads_a_file_whose_name_says_nothing(tmp_path):
     rows = [f"u{u},i{(u + k) % 9},5.0,{k}" for u in range(12) for k in range(7)]
     path = tmp_path / "ratings.dat"

@@ -27,6 +27,7 @@ ARGS = [
 ]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_up_to_noise(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     ddp = subprocess.run(

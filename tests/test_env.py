@@ -148,6 +148,7 @@ def test_masks_are_joins_plus_create_and_h_is_bounded(synthetic):
             assert info["num_groups"] == h + (action >= h)
 
 
+@pytest.mark.slow
 def test_random_masked_agent_runs_1000_episodes(synthetic):
     env = gym.make(adasplit_env.ENV_ID, dataset=synthetic, dim=16)
     _, info = env.reset(seed=0)
@@ -317,8 +318,8 @@ def test_scorer_matches_per_item_reference(join_logit):
         table = process.model.item_embeddings.weight
         for item in range(1, dataset.num_items + 1):
             candidate = table[item].expand(len(samples), -1)
-            logits = process.model.policy.slot_logits(
-                candidate, state.group_reprs, state.group_mask, state.num_groups
+            logits = process.model.policy.logits(
+                candidate, state.group_reprs, state.num_groups
             )
             best = logits.argmax(dim=1)
             creates = best >= state.num_groups
@@ -349,8 +350,8 @@ def test_step_policy_matches_the_reference_policy(synthetic, join_logit):
         state = process.reset(parts.samples.subset(slice(0, 32)))
         steps = 0
         while not bool(state.done.all()):
-            reference = process.model.policy.slot_logits(
-                state.current_items, state.group_reprs, state.group_mask, state.num_groups
+            reference = process.model.policy.logits(
+                state.current_items, state.group_reprs, state.num_groups
             )
             for detach in (False, True):
                 fast = process.policy_logits(state, detach_inputs=detach)

@@ -157,6 +157,7 @@ def test_sb3_vec_env_keeps_the_layout(synthetic):
             assert infos[row]["terminal_observation"].shape == obs[row].shape
 
 
+@pytest.mark.slow
 def test_planted_env_learning_pays():
     """On the planted env the jointly learned allocator and the planted oracle beat
     every trivial policy, on the same episodes, by several standard errors."""

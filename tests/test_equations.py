@@ -8,7 +8,7 @@ import torch
 
 from adasplit_env.model import AdaSplitModel, ModelConfig, RewardConfig
 from adasplit_env.model.encoder import HistoryEncoder, TransformerBlock
-from adasplit_env.model.policy import AllocationPolicyHead
+from adasplit_env.model.join_rules import SigmoidJoin
 from adasplit_env.model.updaters import AttentionGRU, LSTMUpdater, MeanUpdater
 from adasplit_env.process import (
     AllocationProcess,
@@ -84,12 +84,11 @@ def test_encoder_direction(mode):
 
 
 def test_policy_eq_12_13_7_8_unfactorised():
-    head = AllocationPolicyHead(dim=2, eps=0.4, temperature=1.0)
+    head = SigmoidJoin(dim=2, eps=0.4, temperature=1.0)
     fill(head, seed=3)
     item = torch.tensor([[0.3, -0.8]])
     groups = torch.tensor([[[1.0, 0.5], [-0.4, 0.9], [0.0, 0.0]]])
-    mask = torch.tensor([[True, True, False]])
-    logits = head.slot_logits(item, groups, mask, torch.tensor([2]))
+    logits = head.logits(item, groups, torch.tensor([2]))
 
     v, P = np_(item[0]), np_(groups[0, :2])
     z = np.exp(P @ v) / np.exp(P @ v).sum()  # Eq. 12
@@ -111,17 +110,17 @@ def test_policy_eq_12_13_7_8_unfactorised():
 
 
 def test_policy_temperature_and_full_groups():
-    head = AllocationPolicyHead(dim=2, eps=0.5, temperature=0.5)
+    head = SigmoidJoin(dim=2, eps=0.5, temperature=0.5)
     fill(head)
     groups = torch.randn(1, 2, 2, generator=torch.Generator().manual_seed(0))
-    logits = head.slot_logits(
-        torch.ones(1, 2), groups, torch.tensor([[True, True]]), torch.tensor([2])
+    logits = head.logits(
+        torch.ones(1, 2), groups, torch.tensor([2])
     )
     assert torch.isfinite(logits).all()  # h = max_groups: no create slot
-    cold = AllocationPolicyHead(dim=2, eps=0.5, temperature=1.0)
+    cold = SigmoidJoin(dim=2, eps=0.5, temperature=1.0)
     cold.load_state_dict(head.state_dict())
-    warm = cold.slot_logits(
-        torch.ones(1, 2), groups, torch.tensor([[True, True]]), torch.tensor([2])
+    warm = cold.logits(
+        torch.ones(1, 2), groups, torch.tensor([2])
     )
     assert torch.allclose(logits, warm / 0.5)
 

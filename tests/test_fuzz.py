@@ -85,6 +85,7 @@ def test_arbitrary_bytes(fmt, data, compress):
         _read(path, fmt)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @FUZZ
 @given(rows=st.lists(st.lists(FIELDS, min_size=0, max_size=5), max_size=12))

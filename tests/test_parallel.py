@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adasplit_env.clusters import fit_item_clusters
 from adasplit_env.data import load_dataset
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
@@ -34,7 +33,7 @@ def dataset():
 def make_process(dataset, rewards=None, **options) -> AllocationProcess:
     """:func:`tests.test_options.make_process`, with the clusters fitted (``join_logit cluster``)."""
     process = make_small_process(dataset, rewards, **options)
-    fit_item_clusters(process.model, dataset.split, seed=0)  # a no-op for the other joins
+    process.model.policy.fit(dataset.split, seed=0)  # a no-op for the other joins
     return process
 
 

@@ -64,6 +64,7 @@ def test_comparable_keeps_only_what_changes_a_result():
     assert comparable(baseline) != comparable({**baseline, "lr": 0.01})
 
 
+@pytest.mark.slow
 def test_table2_runs_once_and_the_document_shows_the_run_dirs_numbers(tmp_path, capsys):
     configs = write_config(tmp_path / "configs")
     results = tmp_path / "results"
@@ -250,6 +251,7 @@ def test_a_partial_run_is_resumed(tmp_path):
     assert command[command.index("--resume") + 1] == str(run_dir)
 
 
+@pytest.mark.slow
 def test_figure5_table_and_png_from_run_dirs(tmp_path):
     configs = write_config(tmp_path / "configs")
     runs = {"synthetic": experiments("figure5", "synthetic", configs)}

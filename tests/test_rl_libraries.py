@@ -23,6 +23,7 @@ def recipe(name: str):
     return module
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["maskable_ppo", "ppo", "dqn"])
 def test_sb3_recipe_trains(algo):
     sb3 = recipe("sb3")
@@ -31,6 +32,7 @@ def test_sb3_recipe_trains(algo):
     assert model.num_timesteps >= 300
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", ["mlp", "affinity"])
 def test_cleanrl_recipe_trains(network):
     cleanrl = recipe("cleanrl_ppo")
@@ -40,6 +42,7 @@ def test_cleanrl_recipe_trains(network):
     assert len(returns) == 4 and np.all(np.isfinite(returns))
 
 
+@pytest.mark.slow
 def test_torchrl_recipe_trains():
     pytest.importorskip("torchrl")
     torchrl_ppo = recipe("torchrl_ppo")
@@ -58,6 +61,7 @@ def test_torchrl_env_specs_check_without_glue():
     assert bool(masks.gather(-1, actions[:, None]).all())
 
 
+@pytest.mark.slow
 def test_skrl_recipe_trains(tmp_path):
     pytest.importorskip("skrl")
     skrl_ppo = recipe("skrl_ppo")
@@ -65,6 +69,7 @@ def test_skrl_recipe_trains(tmp_path):
     assert agent.memory is not None and any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_tianshou_recipe_trains():
     pytest.importorskip("tianshou")
     tianshou_dqn = recipe("tianshou_dqn")
@@ -72,6 +77,7 @@ def test_tianshou_recipe_trains():
     assert np.isfinite(stats.best_reward)
 
 
+@pytest.mark.slow
 def test_rl_zoo_trains_and_enjoys_with_the_shipped_hyperparameters(tmp_path):
     pytest.importorskip("rl_zoo3")
     pytest.importorskip("requests")

@@ -84,6 +84,7 @@ def test_difference_by_kind_splits_the_users():
     assert by_kind["latest"].difference == 0.0 and by_kind["new"].difference == 0.0
 
 
+@pytest.mark.slow
 def test_cli_compares_runs_by_kind(tmp_path, capsys):
     dataset = load_dataset("synthetic", synthetic=SyntheticConfig())
     histories, targets = ti.split_arrays(dataset, "test", 10)
@@ -235,6 +236,7 @@ def test_beside_sources_by_hand():
             )
 
 
+@pytest.mark.slow
 def test_a_memory_per_planted_interest_beats_both_the_latest_item_and_every_item():
     """Planted data: each interest's last item names its next item, and other items'
     successors only dilute that; the predictors must show both."""
@@ -249,6 +251,7 @@ def test_a_memory_per_planted_interest_beats_both_the_latest_item_and_every_item
     assert predictors.mean("beside") > predictors.mean("items") + 3
 
 
+@pytest.mark.slow
 def test_cli_memory_table(capsys):
     assert ti.main(["synthetic:num_users=300", "--interests", "planted", "--memory"]) == 0
     out = capsys.readouterr().out

@@ -47,6 +47,7 @@ def small_config(tmp_path, **overrides):
     return TrainConfig(**values)
 
 
+@pytest.mark.slow
 def test_reinforce_updates_lower_l_seq_and_write_the_run_dir(tmp_path, small_dataset):
     trainer = Trainer(small_config(tmp_path, lr=1e-2), dataset=small_dataset)
     generator = torch.Generator().manual_seed(0)
@@ -123,6 +124,7 @@ def metrics_max_len(run) -> int:
     return json.loads((run / "config.json").read_text())["max_len"]
 
 
+@pytest.mark.slow
 def test_training_beats_popularity_on_synthetic(tmp_path, small_dataset):
     from adasplit_env.evaluation import evaluate_scorer, popularity_scorer
 
@@ -131,6 +133,7 @@ def test_training_beats_popularity_on_synthetic(tmp_path, small_dataset):
     assert results["test"]["NDCG@10"] > 2 * pop["NDCG@10"]
 
 
+@pytest.mark.slow
 def test_tensorboard_has_the_curves(tmp_path, small_dataset):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -169,6 +172,7 @@ def run_cli(*args, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_interrupt_then_resume(tmp_path):
     run = tmp_path / "run"
     args = [
@@ -216,6 +220,7 @@ def test_interrupt_then_resume(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["adasplit", "sasrec"])
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, small_dataset, model):
     """Data order, the sampler and the global RNG (dropout) are all restored."""
@@ -232,6 +237,7 @@ def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, small_
         assert torch.equal(tensor, weights[1][name]), name
 
 
+@pytest.mark.slow
 def test_a_run_resumes_on_another_kind_of_device(tmp_path, small_dataset, capsys):
     from adasplit_env.checkpoint import save_checkpoint
 
@@ -250,6 +256,7 @@ def test_a_run_resumes_on_another_kind_of_device(tmp_path, small_dataset, capsys
     assert "sampler ran on another kind of device" in printed.out + printed.err
 
 
+@pytest.mark.slow
 def test_eval_rec_and_env_load_the_checkpoint(tmp_path, small_dataset):
     import gymnasium as gym
 
@@ -265,6 +272,7 @@ def test_eval_rec_and_env_load_the_checkpoint(tmp_path, small_dataset):
     assert obs["item"].shape == (16,)
 
 
+@pytest.mark.slow
 def test_cli_checkpoint_round_trip(tmp_path):
     run = tmp_path / "run"
     trained = run_cli(
@@ -331,6 +339,7 @@ def test_cli_checkpoint_round_trip(tmp_path):
         (["--dataset", "synthetic:noise=3"], "must lie in [0, 1]"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_exits_2(args, message):
     result = run_cli(*args, "--progress", "false")
     assert result.returncode == 2
@@ -398,6 +407,7 @@ def _bad_checkpoints(folder, good):
     }
 
 
+@pytest.mark.slow
 def test_bad_checkpoints_get_our_own_one_line_message(tmp_path, small_dataset):
     Trainer(small_config(tmp_path, epochs=1), dataset=small_dataset).fit()
     for name, message in _bad_checkpoints(tmp_path, tmp_path / "run" / "best.pt").items():
@@ -410,6 +420,7 @@ def test_bad_checkpoints_get_our_own_one_line_message(tmp_path, small_dataset):
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_interrupt_during_the_first_epoch_says_nothing_was_saved(tmp_path):
     run = tmp_path / "run"
     args = ["--epochs", "3", "--threads", "1", "--progress", "false", "--run-dir", str(run)]
@@ -429,6 +440,7 @@ def test_interrupt_during_the_first_epoch_says_nothing_was_saved(tmp_path):
     assert "nothing was saved" in err and "continue with" not in err
 
 
+@pytest.mark.slow
 def test_console_epoch_line_and_run_summary(tmp_path, small_dataset):
     from train_agent import run_summary
 
@@ -482,6 +494,7 @@ def three_updates(trainer, batches):
     return losses, stats
 
 
+@pytest.mark.slow
 def test_compiled_process_trains_like_the_eager_one(tmp_path, small_dataset):
     """--compile: the same losses, greedy groups and weights as eager, to float rounding."""
     batches = small_dataset.split.train_samples(10).subset(slice(0, 64))
@@ -502,6 +515,7 @@ def test_compiled_process_trains_like_the_eager_one(tmp_path, small_dataset):
     assert all(torch.allclose(weights[k], v, atol=1e-5) for k, v in eager_weights.items())
 
 
+@pytest.mark.slow
 def test_a_synthetic_spec_trains_and_its_checkpoint_rebuilds_the_same_data(tmp_path):
     """The small synthetic data is named by a spec here, so the checkpoint alone (no
     dataset passed) rebuilds it, planted groups included."""
@@ -571,6 +585,7 @@ def test_the_epoch_line_shows_the_loss_a_plug_in_minimised(tmp_path, small_datas
     assert "loss       –" in trainer.epoch_line({"epoch": 1, "seconds": 1.0})
 
 
+@pytest.mark.slow
 def test_a_redirected_log_gets_epoch_lines_not_progress_bars(tmp_path):
     """--progress is on by default, but bars are drawn only on a terminal."""
     run = run_cli(
@@ -582,6 +597,7 @@ def test_a_redirected_log_gets_epoch_lines_not_progress_bars(tmp_path):
     assert "\r" not in run.stderr + run.stdout and "it/s" not in run.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_value_in_a_config_file_names_the_file_and_the_key(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("epochs: 3\nlr: fast\n")

@@ -15,7 +15,6 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from adasplit_env.clusters import fit_item_clusters
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.data.split import Samples
 from adasplit_env.errors import ConfigError
@@ -75,7 +74,7 @@ def build_env_parts(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_seed)
             model = AdaSplitModel(config)
-        fit_item_clusters(model, dataset.split, seed=model_seed)
+        model.policy.fit(dataset.split, seed=model_seed)
     elif not isinstance(model, AdaSplitModel):
         raise ConfigError(
             f"the allocation env needs an AdaSplit model, not {type(model).__name__} "
@@ -103,7 +102,9 @@ def build_env_parts(
 
 
 def observation_space(process: AllocationProcess) -> spaces.Dict:
-    """Fixed-shape float32 observation of one episode (the default layout)."""
+    """Fixed-shape float32 observation of one episode (the default layout), with the
+    entries the join rule reads beyond the item and the groups
+    (:meth:`~adasplit_env.model.join_rules.JoinRule.observation_fields`)."""
     dim, groups = process.model.config.dim, process.max_groups
     unbounded = dict(low=-np.inf, high=np.inf, dtype=np.float32)
     return spaces.Dict(
@@ -113,6 +114,7 @@ def observation_space(process: AllocationProcess) -> spaces.Dict:
             "group_mask": spaces.Box(0.0, 1.0, shape=(groups,), dtype=np.float32),
             "user": spaces.Box(shape=(dim,), **unbounded),  # e_u
             "is_target": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
+            **process.model.policy.observation_fields(groups, dim),
         }
     )
 

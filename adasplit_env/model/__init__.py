@@ -9,7 +9,7 @@ from adasplit_env.model.config import (
     RewardConfig,
 )
 from adasplit_env.model.encoder import HistoryEncoder, TransformerBlock
-from adasplit_env.model.policy import AllocationPolicyHead, masked_softmax
+from adasplit_env.model.join_rules import JOIN_RULES, JoinRule, masked_softmax, register_join_rule
 from adasplit_env.model.updaters import AttentionGRU, LSTMUpdater, MeanUpdater
 
 __all__ = [
@@ -17,7 +17,8 @@ __all__ = [
     "ENCODERS",
     "GROUP_UPDATERS",
     "AdaSplitModel",
-    "AllocationPolicyHead",
+    "JOIN_RULES",
+    "JoinRule",
     "AttentionGRU",
     "HistoryEncoder",
     "LSTMUpdater",
@@ -26,4 +27,5 @@ __all__ = [
     "RewardConfig",
     "TransformerBlock",
     "masked_softmax",
+    "register_join_rule",
 ]

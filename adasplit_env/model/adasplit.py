@@ -10,7 +10,7 @@ from adasplit_env.model.best_group import best_group_logits
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
-from adasplit_env.model.policy import AllocationPolicyHead, group_dots, masked_softmax
+from adasplit_env.model.join_rules import group_dots, make_join_rule, masked_softmax
 from adasplit_env.model.sequence import SASREC_DROPOUT, SASRecEncoder
 from adasplit_env.model.updaters import make_group_updater
 
@@ -34,9 +34,7 @@ class AdaSplitModel(nn.Module):
             dropout=config.dropout,
             block=config.encoder_block,
         )
-        self.policy = AllocationPolicyHead(
-            dim, eps=config.eps, temperature=config.temperature, join_logit=config.join_logit
-        )
+        self.policy = make_join_rule(config)  # the join rule: Eq. 7-8 or an option's
         self.group_updater = make_group_updater(config.group_updater, dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
         if config.group_start == "learned":
@@ -49,14 +47,16 @@ class AdaSplitModel(nn.Module):
             self.group_encoder = SASRecEncoder(
                 dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
             )
-        if config.join_logit == "cluster":
-            # each item's co-occurrence cluster (adasplit_env.clusters.fit_item_clusters)
-            self.register_buffer(
-                "item_clusters", torch.zeros(config.num_items + 1, dtype=torch.int64)
-            )
         init_weights(self)
         if config.group_start == "learned":
             nn.init.normal_(self.shared_start, std=0.02)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before the cluster rule was a part held its clusters here
+        legacy = state_dict.pop(prefix + "item_clusters", None)
+        if legacy is not None:
+            state_dict[prefix + "policy.item_clusters"] = legacy
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def max_groups(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from adasplit_env.errors import ConfigError
+from adasplit_env.model.join_rules import JOIN_RULES
 
 ENCODERS = ("bidirectional", "causal", "none")
 GROUP_UPDATERS = ("attn_gru", "lstm", "mean", "gated", "gated_vector")
@@ -19,8 +20,9 @@ SCORINGS = ("paper", "max", "lse", "attend")
 GROUP_SCORINGS = ("max", "lse", "attend")
 READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
-JOIN_LOGITS = ("sigmoid", "linear", "affinity", "cluster")
 GROUP_REPRS = ("updater", "encoder")
+
+
 
 
 def _from_dict(cls, values: dict):
@@ -65,7 +67,7 @@ class ModelConfig:
     similarity Eq. 12 and 14 already use; the create logit stays ``eps``) or
     ``cluster`` (not learned: an item joins the group holding items of its
     co-occurrence cluster, one of ``cluster_count``, else an empty group, else
-    opens one; :mod:`adasplit_env.clusters`; needs ``max`` or ``lse`` scoring).
+    opens one; :class:`~adasplit_env.model.join_rules.ClusterJoin`; needs ``max`` or ``lse`` scoring).
     ``group_repr``: what represents a group where items are scored: ``updater``
     (the paper: Eq. 9-11's p_i) or ``encoder`` (a SASRec encoder, 2 blocks x 2
     heads, run over the history with attention kept inside each group: a group
@@ -121,7 +123,7 @@ class ModelConfig:
             ("scoring", SCORINGS),
             ("readout", READOUTS),
             ("encoder_block", ENCODER_BLOCKS),
-            ("join_logit", JOIN_LOGITS),
+            ("join_logit", JOIN_RULES.choices()),
             ("group_repr", GROUP_REPRS),
         )
         for name, allowed in choices:
@@ -134,10 +136,11 @@ class ModelConfig:
                 "scoring attend needs readout sasrec (the whole history's SASRec state is "
                 "what weighs the groups)"
             )
-        if self.join_logit == "cluster" and self.scoring == "paper":
+        if self.scoring == "paper" and not JOIN_RULES[self.join_logit].routes_candidates:
             raise ConfigError(
-                "join_logit cluster needs scoring max, lse or attend (the paper's scoring routes each "
-                "candidate through the learned join scores, which the cluster rule has not)"
+                f"join_logit {self.join_logit} needs scoring max, lse or attend (the paper's "
+                "scoring routes each candidate item through the join rule, which this rule "
+                "cannot: it does not read the item's vector alone)"
             )
         if self.group_repr == "encoder" and self.scoring == "paper":
             raise ConfigError(

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from adasplit_env.clusters import cooccurrence_clusters
+from adasplit_env.data.cooccurrence import cooccurrence_clusters
 from adasplit_env.data.datasets import (
     SYNTHETIC,
     Dataset,
