@@ -56,7 +56,7 @@ class AllocationState:
     num_groups: torch.Tensor  # (B,) int64 h
     num_created: torch.Tensor  # (B,) int64 T_a, groups created so far (Eq. 17)
     assignments: torch.Tensor  # (B, L+1) int64 slot of each allocated item, -1 before
-    sequence_states: torch.Tensor  # (B, d) SASRec state with readout sasrec, else (B, 0)
+    sequence_state: torch.Tensor | None  # (B, d) the readout's state (readout sasrec), or None
     # Computed once at reset, as nothing in them depends on the allocation (see
     # AllocationPolicyHead.item_terms / folded_maps and the updaters' item_terms):
     step_policy_terms: torch.Tensor  # (B, L+1, K) the join logits' item side per step
@@ -75,11 +75,6 @@ class AllocationState:
     @property
     def target_position(self) -> int:
         return int(self.step_items.shape[1]) - 1
-
-    @property
-    def sequence_state(self) -> torch.Tensor | None:
-        """(B, d) the readout's SASRec state, or None (readout group)."""
-        return self.sequence_states if self.sequence_states.shape[1] else None
 
     @property
     def group_mask(self) -> torch.Tensor:
@@ -120,6 +115,9 @@ class AllocationState:
         merged = {}
         for f in _row_fields():
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if mine is None:  # an optional field the model does not use
+                merged[f.name] = None
+                continue
             mask = rows.view(-1, *([1] * (mine.dim() - 1)))
             merged[f.name] = torch.where(mask, theirs, mine)
         return AllocationState(**merged, policy_maps=other.policy_maps)
@@ -128,13 +126,11 @@ class AllocationState:
         """Put ``other``'s episodes (len(rows) of them) into the rows ``rows`` (int64);
         the shared fields become ``other``'s (the newer weights)."""
         rows = rows.to(self.cursor.device)
-        return AllocationState(
-            **{
-                f.name: getattr(self, f.name).index_copy(0, rows, getattr(other, f.name))
-                for f in _row_fields()
-            },
-            policy_maps=other.policy_maps,
-        )
+        merged = {}
+        for f in _row_fields():
+            mine = getattr(self, f.name)  # None: an optional field the model does not use
+            merged[f.name] = None if mine is None else mine.index_copy(0, rows, getattr(other, f.name))
+        return AllocationState(**merged, policy_maps=other.policy_maps)
 
 
 @functools.cache
@@ -281,9 +277,6 @@ class AllocationProcess:
             [user_embs[:, None, :], user_embs.new_zeros(batch, groups - 1, dim)], dim=1
         )
         lengths = (histories != 0).sum(dim=1)
-        sequence_states = model.sequence_state(histories)
-        if sequence_states is None:
-            sequence_states = user_embs.new_zeros(batch, 0)
         step_items = torch.cat([history_items, target_embs[:, None, :]], dim=1)
         return AllocationState(
             users=users,
@@ -298,7 +291,7 @@ class AllocationProcess:
             num_groups=torch.ones(batch, dtype=torch.int64, device=device),
             num_created=torch.zeros(batch, dtype=torch.int64, device=device),
             assignments=torch.full((batch, length + 1), -1, dtype=torch.int64, device=device),
-            sequence_states=sequence_states,
+            sequence_state=model.sequence_state(histories),
             step_policy_terms=model.policy.item_terms(step_items),
             step_update_terms=model.group_updater.item_terms(step_items),
             policy_maps=model.policy.folded_maps(),
@@ -529,9 +522,9 @@ class AllocationProcess:
     def _scoring_groups(
         self, group_reprs: torch.Tensor, histories: torch.Tensor, assignments: torch.Tensor
     ) -> torch.Tensor:
-        if self.model.config.group_repr != "encoder":
-            return group_reprs
-        return self.model.encode_groups(histories, assignments, self.max_groups)
+        return self.model.group_view.scoring_groups(
+            group_reprs, self.model.item_embeddings, histories, assignments, self.max_groups
+        )
 
     def replay(
         self,

@@ -21,7 +21,6 @@ import torch
 from adasplit_env.data.interactions import PAD
 from adasplit_env.data.split import Samples
 from adasplit_env.metrics import exclusion_mask
-from adasplit_env.model.config import GROUP_SCORINGS
 from adasplit_env.process import AllocationProcess, AllocationState
 
 # Elements of the (users, items, hidden) block computed at once: small enough
@@ -39,7 +38,7 @@ def score_all_items(process: AllocationProcess, samples: Samples) -> torch.Tenso
     """
     model = process.model
     policy = model.policy
-    if model.config.scoring in GROUP_SCORINGS:
+    if not model.scorer.routes_candidates:
         return best_group_scores(process, samples)
     with torch.no_grad():
         groups = _greedy_groups(process, samples)
@@ -141,7 +140,7 @@ def rank_scores(
     will leave out (the ``exclude`` it gets), which must not count towards K.
     """
     policy = process.model.policy
-    if process.model.config.scoring in GROUP_SCORINGS or not policy.routes_pairs:
+    if not process.model.scorer.routes_candidates or not policy.routes_pairs:
         return score_all_items(process, samples)
     with torch.no_grad():
         groups = _greedy_groups(process, samples)

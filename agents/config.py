@@ -18,15 +18,13 @@ from adasplit_env.model.config import (
     CURRICULA,
     ENCODER_BLOCKS,
     ENCODERS,
-    GROUP_REPRS,
     GROUP_STARTS,
     GROUP_UPDATERS,
-    READOUTS,
-    SCORINGS,
     ModelConfig,
     RewardConfig,
 )
 from adasplit_env.model.join_rules import JOIN_RULES
+from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
 from agents.baselines import REINFORCE_BASELINES
 
 
@@ -116,17 +114,13 @@ class TrainConfig:
     )
     scoring: str = _opt(
         "paper",
-        "item scoring: paper (the policy's argmax group per candidate, section 3.3), max "
-        "(best-matching group, max_i p_i.e_c, also in L_seq) or lse (log-sum-exp over the "
-        "groups) or attend (the groups weighed by the whole history's SASRec state, "
-        "softmax_i(p_i.s/sqrt(d)), then summed; needs --readout sasrec). Beyond the paper",
-        choices=SCORINGS,
+        "item scoring: " + ITEM_SCORERS.help() + ". Beyond the paper but paper",
+        choices=ITEM_SCORERS.choices,
     )
     readout: str = _opt(
         "group",
-        "what scores items: group (the paper) or sasrec (group + a SASRec state of the whole "
-        "history; with the group part at zero it is SASRec). Beyond the paper",
-        choices=READOUTS,
+        "what scores items: " + READOUTS.help() + ". Beyond the paper but group",
+        choices=READOUTS.choices,
     )
     encoder_block: str = _opt(
         "paper",
@@ -146,11 +140,10 @@ class TrainConfig:
     )
     group_repr: str = _opt(
         "updater",
-        "what represents a group where items are scored: updater (the paper's p_i, Eq. 9-11) or "
-        "encoder (a SASRec encoder over the history with attention kept inside each group, read "
-        "at the group's newest item: one group is SASRec; needs --scoring max, lse or attend). "
-        "Beyond the paper",
-        choices=GROUP_REPRS,
+        "what represents a group where items are scored: "
+        + GROUP_VIEWS.help()
+        + ". Beyond the paper but updater",
+        choices=GROUP_VIEWS.choices,
     )
     seq_rollout: str = _opt(
         "sampled",

@@ -93,7 +93,7 @@ def test_the_options_beyond_the_paper_work_with_every_learner(tmp_path, algo):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     results = trainer.fit()
     changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
-    assert any(n.startswith("sequence_encoder.") for n in changed)  # the SASRec readout trains
+    assert any(n.startswith("readout.encoder.") for n in changed)  # the SASRec readout trains
     assert any(n.startswith("policy.") for n in changed)
     assert not any(n.startswith("user_embeddings") for n in changed)  # unused with start zero
     assert np.isfinite(results["test"]["NDCG@10"])

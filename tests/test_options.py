@@ -275,7 +275,7 @@ def test_options_train_end_to_end(dataset, tmp_path, baseline):
     model = trainer.model
     assert type(trainer.agent.return_baseline) is REINFORCE_BASELINES[baseline]
     assert model.policy.temperature == 0.3 and model.config.scoring == "max"
-    assert hasattr(model, "sequence_encoder") and hasattr(model, "shared_start")
+    assert hasattr(model.readout, "encoder") and hasattr(model, "shared_start")
     untrained = trainer.evaluate("val")["NDCG@10"]
     start = model.shared_start.detach().clone()
     users = model.user_embeddings.weight.detach().clone()
@@ -298,7 +298,7 @@ def test_sasrec_readout_adds_a_sasrec_state_to_every_score(dataset, scoring):
     expected = score_all_items(AllocationProcess(group_only), samples) + sequence_scores
     assert torch.allclose(combined[:, 1:], expected[:, 1:], atol=1e-5)
     # the sequence part is SASRec itself: the baseline with these weights gives the same state
-    sasrec = sasrec_with_weights_of(model, "sequence_encoder", dataset)
+    sasrec = sasrec_with_weights_of(model, "readout.encoder", dataset)
     assert torch.allclose(
         sasrec.sequence_repr(samples.histories), model.sequence_state(samples.histories)
     )
@@ -471,7 +471,7 @@ def test_group_encoder_reads_each_group_as_sasrec_over_its_own_items(dataset):
                 continue
             # the group alone: the other items as padding, read at its newest item
             alone = torch.where(members, histories[row], 0)[None]
-            outputs = model.group_encoder.encode(model.item_embeddings(alone), alone)
+            outputs = model.group_view.encoder.encode(model.item_embeddings(alone), alone)
             newest = int(torch.nonzero(members).max())
             assert torch.allclose(encoded[row, slot], outputs[0, newest], atol=1e-5)
     # scores are the max over the encoded groups, not over the updater's
@@ -487,7 +487,7 @@ def test_one_group_encoder_is_sasrec(dataset):
     process = make_process(dataset, group_repr="encoder", scoring="max", max_groups=1)
     model = process.model
     samples = dataset.split.eval_samples("test", 6).subset(slice(0, 8))
-    sasrec = sasrec_with_weights_of(model, "group_encoder", dataset)
+    sasrec = sasrec_with_weights_of(model, "group_view.encoder", dataset)
     expected = sasrec.sequence_repr(samples.histories) @ model.item_embeddings.weight.T
     assert torch.allclose(score_all_items(process, samples)[:, 1:], expected[:, 1:], atol=1e-5)
 
@@ -500,7 +500,7 @@ def test_group_encoder_beside_the_sasrec_state_adds_the_two_scores(dataset):
     assert int(state.num_groups.max()) > 1
     encoded = process.scoring_group_reprs(state).detach()
     table = model.item_embeddings.weight.detach()
-    whole = sasrec_with_weights_of(model, "sequence_encoder", dataset).sequence_repr(
+    whole = sasrec_with_weights_of(model, "readout.encoder", dataset).sequence_repr(
         samples.histories
     )
     scores = score_all_items(process, samples)
@@ -512,7 +512,7 @@ def test_group_encoder_beside_the_sasrec_state_adds_the_two_scores(dataset):
     one = make_process(dataset, group_repr="encoder", scoring="max", readout="sasrec", max_groups=1)
     both = sum(
         sasrec_with_weights_of(one.model, name, dataset).sequence_repr(samples.histories)
-        for name in ("group_encoder", "sequence_encoder")
+        for name in ("group_view.encoder", "readout.encoder")
     )
     expected = both @ one.model.item_embeddings.weight.T
     assert torch.allclose(score_all_items(one, samples)[:, 1:], expected[:, 1:], atol=1e-5)

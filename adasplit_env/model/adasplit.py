@@ -6,13 +6,18 @@ import torch
 from torch import nn
 
 from adasplit_env.data.interactions import PAD
-from adasplit_env.model.best_group import best_group_logits
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
-from adasplit_env.model.join_rules import group_dots, make_join_rule, masked_softmax
-from adasplit_env.model.sequence import SASREC_DROPOUT, SASRecEncoder
+from adasplit_env.model.join_rules import make_join_rule
+from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
 from adasplit_env.model.updaters import make_group_updater
+
+_LEGACY_PREFIXES = (
+    ("item_clusters", "policy.item_clusters"),
+    ("sequence_encoder.", "readout.encoder."),
+    ("group_encoder.", "group_view.encoder."),
+)
 
 
 class AdaSplitModel(nn.Module):
@@ -39,23 +44,20 @@ class AdaSplitModel(nn.Module):
         self.embedding_dropout = nn.Dropout(config.dropout)
         if config.group_start == "learned":
             self.shared_start = nn.Parameter(torch.zeros(dim))
-        if config.readout == "sasrec":
-            self.sequence_encoder = SASRecEncoder(
-                dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
-            )
-        if config.group_repr == "encoder":
-            self.group_encoder = SASRecEncoder(
-                dim, config.max_len, num_layers=2, num_heads=2, dropout=SASREC_DROPOUT
-            )
+        # the parts that score items (adasplit_env.model.scorers)
+        self.readout = READOUTS[config.readout](config)
+        self.group_view = GROUP_VIEWS[config.group_repr](config)
+        self.scorer = ITEM_SCORERS[config.scoring]()
         init_weights(self)
         if config.group_start == "learned":
             nn.init.normal_(self.shared_start, std=0.02)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # checkpoints from before the cluster rule was a part held its clusters here
-        legacy = state_dict.pop(prefix + "item_clusters", None)
-        if legacy is not None:
-            state_dict[prefix + "policy.item_clusters"] = legacy
+        # checkpoints from before the options were parts: the cluster rule's clusters, the
+        # readout's and the group view's encoders were held at the top level
+        for old, new in _LEGACY_PREFIXES:
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
@@ -85,79 +87,42 @@ class AdaSplitModel(nn.Module):
         return self.shared_start.expand(len(users), dim)
 
     def sequence_state(self, histories: torch.Tensor) -> torch.Tensor | None:
-        """(B, d): the SASRec state of each history (``readout sasrec``), else None."""
-        if self.config.readout != "sasrec":
+        """(B, d): the readout's state of each history (``readout sasrec``), else None."""
+        if not self.readout.gives_context:
             return None
-        return self.sequence_encoder(self.item_embeddings(histories), histories)
+        return self.readout.context(self.item_embeddings(histories), histories)
 
     def encode_groups(
         self, histories: torch.Tensor, assignments: torch.Tensor, num_slots: int
     ) -> torch.Tensor:
-        """``group_repr encoder``: each group as the group encoder's output at the
-        group's newest item, attention kept inside the group, (B, num_slots, d);
-        zero for a slot that holds no item. ``histories`` (B, L) left-padded ids,
-        ``assignments`` (B, L) each item's slot (-1 for padding)."""
-        same_group = assignments[:, :, None] == assignments[:, None, :]
-        outputs = self.group_encoder.encode(
-            self.item_embeddings(histories), histories, same_group=same_group
-        )  # (B, L, d)
-        slots = torch.arange(num_slots, device=histories.device)
-        positions = torch.arange(histories.shape[1], device=histories.device)
-        members = assignments[:, None, :] == slots[None, :, None]  # (B, slots, L)
-        newest = torch.where(members, positions, -1).amax(dim=2)  # (B, slots)
-        picked = outputs.gather(1, newest.clamp(min=0)[..., None].expand(-1, -1, outputs.shape[2]))
-        return picked * (newest >= 0)[..., None]
+        """``group_repr encoder``: the group view's groups (:class:`EncoderView`),
+        (B, num_slots, d), of the left-padded ``histories`` (B, L) allocated by
+        ``assignments`` (B, L)."""
+        return self.group_view.scoring_groups(
+            None, self.item_embeddings, histories, assignments, num_slots
+        )
 
     def item_logits(self, group_reprs: torch.Tensor) -> torch.Tensor:
         """Eq. 20's logits ``p_a . e_i`` for every item, (B, num_items + 1)."""
         return group_reprs @ self.item_embeddings.weight.T
 
-    def attended_groups(
-        self, group_reprs: torch.Tensor, group_mask: torch.Tensor, sequence_state: torch.Tensor
-    ) -> torch.Tensor:
-        """``scoring attend``: ``sum_i z_i p_i`` with ``z = softmax_i(p_i . s / sqrt(d))``
-        over each user's active groups, ``s`` the whole history's SASRec state, (B, d)."""
-        relevance = group_dots(group_reprs, sequence_state) / group_reprs.shape[2] ** 0.5
-        weights = masked_softmax(relevance, group_mask)  # (B, G): which interest is active
-        return (weights[:, :, None] * group_reprs).sum(dim=1)
-
     def best_group_logits(
         self, group_reprs: torch.Tensor, group_mask: torch.Tensor
     ) -> torch.Tensor:
-        """``max_i p_i . e_c`` (``scoring max``) or ``log sum_i exp(p_i . e_c)``
-        (``scoring lse``) over each user's active groups, (B, num_items + 1);
-        ``group_reprs`` (B, G, d), ``group_mask`` (B, G).
-        """
-        items = self.item_embeddings.weight
-        if self.config.scoring == "lse":
-            used = max(1, int(group_mask.sum(dim=1).max()))  # active groups fill slots 0..h-1
-            groups, mask = group_reprs[:, :used], group_mask[:, :used]
-            logits = torch.einsum("bgd,id->bgi", groups, items)
-            return torch.logsumexp(logits.masked_fill(~mask[:, :, None], -torch.inf), dim=1)
-        # only the groups each user has, and a backward without a (B, G, items) block
-        return best_group_logits(group_reprs, group_mask.sum(dim=1), items)
+        """The history-group scorer's logits (``max`` or ``lse``) without the readout's
+        context, (B, num_items + 1)."""
+        return self.scorer.history_logits(self.item_embeddings.weight, group_reprs, group_mask)
 
     def target_logits(
         self,
-        chosen_group_repr: torch.Tensor,
+        chosen_group_repr: torch.Tensor | None,
         group_reprs: torch.Tensor,
         group_mask: torch.Tensor,
         sequence_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of the target over all items under the ``scoring`` rule, (B, num_items + 1):
-        the target's chosen group (Eq. 20) or the best group of the history (``max``) or
-        the groups weighed by the state (``attend``), plus ``sequence_state . e_c`` with
-        ``readout sasrec`` (which ``attend`` needs: the config says so)."""
-        if self.config.scoring == "attend":  # one vector per user, so one product with E
-            mixed = self.attended_groups(group_reprs, group_mask, sequence_state)
-            return self.item_logits(mixed + sequence_state)
-        # The readout's s . e_c is the same for every group, so it is folded into the
-        # groups: max_i (p_i + s) . e_c = max_i p_i . e_c + s . e_c (and likewise for lse
-        # and for one chosen group): one product with the item table, not two.
-        if self.config.scoring in ("max", "lse"):
-            if sequence_state is not None:
-                group_reprs = group_reprs + sequence_state[:, None, :]
-            return self.best_group_logits(group_reprs, group_mask)
-        if sequence_state is not None:
-            chosen_group_repr = chosen_group_repr + sequence_state
-        return self.item_logits(chosen_group_repr)
+        """Logits of the target over all items, (B, num_items + 1), by the item scorer
+        (:mod:`adasplit_env.model.scorers`): from the target's chosen group (Eq. 20) or the
+        history's groups, with the readout's ``sequence_state`` where there is one."""
+        return self.scorer.target_logits(
+            self.item_embeddings.weight, chosen_group_repr, group_reprs, group_mask, sequence_state
+        )

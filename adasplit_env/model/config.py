@@ -10,19 +10,24 @@ from dataclasses import asdict, dataclass, fields
 
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.join_rules import JOIN_RULES
+from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
 
 ENCODERS = ("bidirectional", "causal", "none")
 GROUP_UPDATERS = ("attn_gru", "lstm", "mean", "gated", "gated_vector")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
-SCORINGS = ("paper", "max", "lse", "attend")
 # the scorings that read every group of the history, not one routed group per candidate
-GROUP_SCORINGS = ("max", "lse", "attend")
-READOUTS = ("group", "sasrec")
 ENCODER_BLOCKS = ("paper", "standard")
-GROUP_REPRS = ("updater", "encoder")
+# the scorings that read every group of the history, not one routed group per candidate
+GROUP_SCORINGS = tuple(name for name, cls in ITEM_SCORERS.items() if not cls.routes_candidates)
 
 
+
+
+def _one_of(names) -> str:
+    """``a, b or c``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _from_dict(cls, values: dict):
@@ -120,32 +125,37 @@ class ModelConfig:
             )
         choices = (
             ("group_start", GROUP_STARTS),
-            ("scoring", SCORINGS),
-            ("readout", READOUTS),
+            ("scoring", ITEM_SCORERS.choices()),
+            ("readout", READOUTS.choices()),
             ("encoder_block", ENCODER_BLOCKS),
             ("join_logit", JOIN_RULES.choices()),
-            ("group_repr", GROUP_REPRS),
+            ("group_repr", GROUP_VIEWS.choices()),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
                 )
-        if self.scoring == "attend" and self.readout != "sasrec":
+        # the cross-option rules, from what each part declares it needs
+        scorer = ITEM_SCORERS[self.scoring]
+        history_scorings = _one_of(GROUP_SCORINGS)
+        if scorer.needs_context and not READOUTS[self.readout].gives_context:
+            readouts = [name for name, cls in READOUTS.items() if cls.gives_context]
             raise ConfigError(
-                "scoring attend needs readout sasrec (the whole history's SASRec state is "
-                "what weighs the groups)"
+                f"scoring {self.scoring} needs readout {_one_of(readouts)} (a readout "
+                f"whose state weighs the groups; readout {self.readout} has none)"
             )
-        if self.scoring == "paper" and not JOIN_RULES[self.join_logit].routes_candidates:
+        if scorer.routes_candidates and not JOIN_RULES[self.join_logit].routes_candidates:
             raise ConfigError(
-                f"join_logit {self.join_logit} needs scoring max, lse or attend (the paper's "
-                "scoring routes each candidate item through the join rule, which this rule "
-                "cannot: it does not read the item's vector alone)"
+                f"join_logit {self.join_logit} needs scoring {history_scorings} (scoring "
+                f"{self.scoring} routes each candidate item through the join rule, which "
+                "this rule cannot: it does not read the item's vector alone)"
             )
-        if self.group_repr == "encoder" and self.scoring == "paper":
+        if scorer.routes_candidates and GROUP_VIEWS[self.group_repr].needs_history_groups:
             raise ConfigError(
-                "group_repr encoder needs scoring max, lse or attend (the paper's scoring routes each "
-                "candidate through the policy, which reads the updater's groups)"
+                f"group_repr {self.group_repr} needs scoring {history_scorings} (scoring "
+                f"{self.scoring} routes each candidate through the policy, which reads the "
+                "updater's groups)"
             )
         if int(self.cluster_count) < 1:
             raise ConfigError(f"cluster_count must be >= 1, got {self.cluster_count}")
