@@ -19,12 +19,12 @@ from adasplit_env.model.config import (
     ENCODER_BLOCKS,
     ENCODERS,
     GROUP_STARTS,
-    GROUP_UPDATERS,
     ModelConfig,
     RewardConfig,
 )
 from adasplit_env.model.join_rules import JOIN_RULES
 from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
+from adasplit_env.model.updaters import GROUP_UPDATERS
 from agents.baselines import REINFORCE_BASELINES
 
 
@@ -94,10 +94,8 @@ class TrainConfig:
     )
     group_updater: str = _opt(
         "attn_gru",
-        "group updater (Adasplit-LSTM: lstm, -AveragePooling: mean; beyond the paper: gated, "
-        "Eq. 10 with gates read from the item alone, whose groups have a closed form for "
-        "--train-path parallel, and gated_vector, the same with a gate per dimension)",
-        choices=GROUP_UPDATERS,
+        "group updater: " + GROUP_UPDATERS.help() + ". Beyond the paper but attn_gru",
+        choices=GROUP_UPDATERS.choices,
     )
     max_groups: int | None = _opt(
         None, "upper bound on the number of groups h (default max_len + 1)"

@@ -38,11 +38,11 @@ class ReinforceAgent(Agent):
 
     def __init__(self, process, config) -> None:
         super().__init__(process, config)
-        name = getattr(config, "reinforce_baseline", "none")
+        name = config.reinforce_baseline
         self.return_baseline: ReturnBaseline = REINFORCE_BASELINES[name]()
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
-        if getattr(self.config, "train_path", "sequential") == "parallel":
+        if self.config.train_path == "parallel":
             return self.parallel_loss(batch, generator)
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
         seq_rollout = self.sequence_rollout(rollout, batch)
@@ -61,14 +61,14 @@ class ReinforceAgent(Agent):
         allocation (``tests/test_parallel.py``)."""
         process = self.process
         weight = process.rewards.likelihood_weight
-        greedy_seq = getattr(self.config, "seq_rollout", "sampled") == "greedy"
+        greedy_seq = self.config.seq_rollout == "greedy"
         start = process.reset(batch)
         with torch.no_grad():
             rollout = run_episodes(
                 process, batch, self.policy_logits, generator=generator, start=start,
                 score_target=False,
             )
-        detach = getattr(self.config, "rl_gradient", "full") == "policy"
+        detach = self.config.rl_gradient == "policy"
         replay = process.replay(
             start,
             rollout.final_state.assignments,

@@ -4,13 +4,12 @@ from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import (
     CURRICULA,
     ENCODERS,
-    GROUP_UPDATERS,
     ModelConfig,
     RewardConfig,
 )
 from adasplit_env.model.encoder import HistoryEncoder, TransformerBlock
 from adasplit_env.model.join_rules import JOIN_RULES, JoinRule, masked_softmax, register_join_rule
-from adasplit_env.model.updaters import AttentionGRU, LSTMUpdater, MeanUpdater
+from adasplit_env.model.updaters import GROUP_UPDATERS, AttentionGRU, LSTMUpdater, MeanUpdater
 
 __all__ = [
     "CURRICULA",

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, fields
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.join_rules import JOIN_RULES
 from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
+from adasplit_env.model.updaters import GROUP_UPDATERS
 
 ENCODERS = ("bidirectional", "causal", "none")
-GROUP_UPDATERS = ("attn_gru", "lstm", "mean", "gated", "gated_vector")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
 # the scorings that read every group of the history, not one routed group per candidate

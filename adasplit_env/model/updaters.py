@@ -28,6 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from adasplit_env.constants import index_range
+from adasplit_env.registry import Registry
+
+GROUP_UPDATERS: Registry[type[GroupUpdater]] = Registry("group updater")
 
 
 class GroupUpdater(nn.Module):
@@ -141,12 +144,16 @@ def membership_before_steps(
     return members, opened
 
 
+@GROUP_UPDATERS.register
 class AttentionGRU(GroupUpdater):
     """Eq. 10, with scalar update and reset gates.
 
     ``z = sigmoid(W_z v + U_z p)``, ``s = sigmoid(W_r v + U_r p)``,
     ``h = tanh(W v + U (s * p))``, ``p' = z * p + (1 - z) * h``.
     """
+
+    name = "attn_gru"
+    help = "the attention-GRU of Eq. 9-10 (the paper)"
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -173,6 +180,7 @@ class AttentionGRU(GroupUpdater):
         return update_gate * group_reprs + (1 - update_gate) * candidate, memory
 
 
+@GROUP_UPDATERS.register
 class GatedUpdater(GroupUpdater):
     """``gated`` (beyond the paper): Eq. 10 with gates read from the item alone,
     ``z = sigmoid(W_z v + b_z)``, ``h = tanh(W v)``, ``p' = z * p + (1 - z) * h``;
@@ -183,6 +191,9 @@ class GatedUpdater(GroupUpdater):
     prod_{k after j} z_k``: every position's groups in one pass
     (:meth:`states_before_steps`), which the attention-GRU cannot give.
     """
+
+    name = "gated"
+    help = "Eq. 10 with gates read from the item alone, whose groups have a closed form for --train-path parallel"
 
     parallel = True
 
@@ -231,8 +242,12 @@ class GatedUpdater(GroupUpdater):
         return torch.where(opened[..., None], items_part + start_part, 0.0)
 
 
+@GROUP_UPDATERS.register
 class LSTMUpdater(GroupUpdater):
     """Adasplit-LSTM: an LSTM cell whose hidden state is the group representation."""
+
+    name = "lstm"
+    help = "an LSTM cell (Adasplit-LSTM)"
 
     has_memory = True
 
@@ -245,10 +260,17 @@ class LSTMUpdater(GroupUpdater):
         return hidden, cell
 
 
+@GROUP_UPDATERS.register
 class MeanUpdater(GroupUpdater):
     """Adasplit-AveragePooling: the running mean of e_u and the group's items."""
 
+    name = "mean"
+    help = "the running mean (Adasplit-AveragePooling)"
+
     parallel = True
+
+    def __init__(self, dim: int | None = None) -> None:  # no weights: d is not needed
+        super().__init__()
 
     def forward(self, group_reprs, items, memory, sizes, item_terms=None):
         members = (sizes.to(group_reprs.dtype) + 1.0)[:, None]  # e_u counts as one member
@@ -265,16 +287,19 @@ class MeanUpdater(GroupUpdater):
         return torch.where(opened[..., None], means, 0.0)
 
 
-GROUP_UPDATER_CLASSES = {
-    "attn_gru": AttentionGRU,
-    "lstm": LSTMUpdater,
-    "mean": lambda dim: MeanUpdater(),
-    "gated": GatedUpdater,
-    "gated_vector": lambda dim: GatedUpdater(dim, per_dimension=True),
-}
+@GROUP_UPDATERS.register
+class GatedVectorUpdater(GatedUpdater):
+    """``gated_vector``: :class:`GatedUpdater` with one gate per dimension."""
+
+    name = "gated_vector"
+    help = "gated with a gate per dimension"
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, per_dimension=True)
 
 
 def make_group_updater(name: str, dim: int) -> GroupUpdater:
-    if name not in GROUP_UPDATER_CLASSES:
+    """The updater registered as ``name`` (:data:`GROUP_UPDATERS`), for d = ``dim``."""
+    if name not in GROUP_UPDATERS:
         raise ValueError(f"unknown group updater {name!r}")
-    return GROUP_UPDATER_CLASSES[name](dim)
+    return GROUP_UPDATERS[name](dim)
