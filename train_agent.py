@@ -22,7 +22,7 @@ from pathlib import Path
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
 from agents import AGENTS
-from agents.config import TrainConfig, option_choices, read_config_file
+from agents.config import TrainConfig, option_choices, option_type, read_config_file
 from agents.verdict import allocation_is_one_group, verdict
 
 
@@ -71,16 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         kwargs = {"default": default, "help": spec.metadata.get("help", "")}
         if "choices" in spec.metadata:
             kwargs["choices"] = option_choices(spec)
-        if isinstance(default, bool):
+        kind = option_type(spec)  # from the annotation: one declaration per option
+        if kind is bool:
             kwargs.update(type=_bool, metavar="BOOL")
-        elif spec.name in ("max_groups", "num_layers", "num_heads"):
-            kwargs["type"] = _optional_int
-        elif spec.name == "dropout":
-            kwargs["type"] = _optional_float
-        elif spec.name in ("data_dir", "run_dir", "format"):
-            kwargs["type"] = str
-        elif default is not None:
-            kwargs["type"] = type(default)
+        elif default is None:
+            kwargs["type"] = {int: _optional_int, float: _optional_float}.get(kind, kind)
+        else:
+            kwargs["type"] = kind
         parser.add_argument(flag, **kwargs)
     return parser
 

@@ -35,7 +35,9 @@ def _opt(default, help: str, **extra):
 @dataclass
 class TrainConfig:
     algo: str = _opt(
-        "reinforce", "learner: a registered name or package.module:Class (AdaSplit only)"
+        "reinforce",
+        "learner: a registered name or package.module:Class (AdaSplit only)",
+        adasplit_only=True,
     )
     model: str = _opt(
         "adasplit",
@@ -69,6 +71,7 @@ class TrainConfig:
         False,
         "torch.compile the MDP step and the policy (each slot width compiles on first use, "
         "minutes on a CPU; see benchmarks/README.md for where it helps)",
+        adasplit_only=True,
     )
     fused_adam: bool = _opt(
         False,
@@ -83,7 +86,10 @@ class TrainConfig:
     max_len: int = _opt(10, "history length l (paper's best: 10)")
     dim: int = _opt(64, "embedding dimension d")
     encoder: str = _opt(
-        "bidirectional", "history encoder (Adasplit-Single: causal, -Zero: none)", choices=ENCODERS
+        "bidirectional",
+        "history encoder (Adasplit-Single: causal, -Zero: none)",
+        choices=ENCODERS,
+        adasplit_only=True,
     )
     num_layers: int | None = _opt(None, "transformer blocks (default: AdaSplit 1, SASRec 2)")
     num_heads: int | None = _opt(None, "attention heads per block (default: AdaSplit 1, SASRec 2)")
@@ -94,60 +100,75 @@ class TrainConfig:
     )
     group_updater: str = _opt(
         "attn_gru",
-        "group updater: " + GROUP_UPDATERS.help() + ". Beyond the paper but attn_gru",
+        "group updater: " + GROUP_UPDATERS.help() + ". All but attn_gru go beyond the paper",
         choices=GROUP_UPDATERS.choices,
+        adasplit_only=True,
     )
     max_groups: int | None = _opt(
-        None, "upper bound on the number of groups h (default max_len + 1)"
+        None,
+        "upper bound on the number of groups h (default max_len + 1)",
+        adasplit_only=True,
     )
-    eps: float = _opt(0.5, "logit of 'create a new group' (Eq. 8; paper range 0.2-0.8)")
+    eps: float = _opt(
+        0.5, "logit of 'create a new group' (Eq. 8; paper range 0.2-0.8)", adasplit_only=True
+    )
     temperature: float = _opt(
-        1.0, "policy temperature (1.0 = the paper's policy; an option beyond it)"
+        1.0,
+        "policy temperature (1.0 = the paper's policy; an option beyond it)",
+        adasplit_only=True,
     )
     group_start: str = _opt(
         "user",
         "what groups start from: user (the paper's e_u), zero or learned (shared by all users; "
         "no per-user parameters). Beyond the paper",
         choices=GROUP_STARTS,
+        adasplit_only=True,
     )
     scoring: str = _opt(
         "paper",
-        "item scoring: " + ITEM_SCORERS.help() + ". Beyond the paper but paper",
+        "item scoring: " + ITEM_SCORERS.help() + ". All but paper go beyond the paper",
         choices=ITEM_SCORERS.choices,
+        adasplit_only=True,
     )
     readout: str = _opt(
         "group",
-        "what scores items: " + READOUTS.help() + ". Beyond the paper but group",
+        "what scores items: " + READOUTS.help() + ". All but group go beyond the paper",
         choices=READOUTS.choices,
+        adasplit_only=True,
     )
     encoder_block: str = _opt(
         "paper",
         "encoder block: paper (Eq. 5 as written, no residual around attention, feed-forward "
         "width d) or standard (residual, width 4d). Beyond the paper",
         choices=ENCODER_BLOCKS,
+        adasplit_only=True,
     )
     join_logit: str = _opt(
         "sigmoid",
-        "a join's logit: " + JOIN_RULES.help() + ". Beyond the paper but sigmoid",
+        "a join's logit: " + JOIN_RULES.help() + ". All but sigmoid go beyond the paper",
         choices=JOIN_RULES.choices,
+        adasplit_only=True,
     )
     cluster_count: int = _opt(
         20,
         "with --join-logit cluster: how many co-occurrence clusters the items fall into "
         "(spherical k-means of the training PPMI's spectral embedding)",
+        adasplit_only=True,
     )
     group_repr: str = _opt(
         "updater",
         "what represents a group where items are scored: "
         + GROUP_VIEWS.help()
-        + ". Beyond the paper but updater",
+        + ". All but updater go beyond the paper",
         choices=GROUP_VIEWS.choices,
+        adasplit_only=True,
     )
     seq_rollout: str = _opt(
         "sampled",
         "which allocation L_seq is trained on: sampled (the paper: the rollout L_rl uses) or "
         "greedy (a second, argmax rollout: the allocation prediction makes). Beyond the paper",
         choices=("sampled", "greedy"),
+        adasplit_only=True,
     )
     train_path: str = _opt(
         "sequential",
@@ -159,44 +180,58 @@ class TrainConfig:
         choices=("sequential", "parallel"),
     )
     # reward and loss (Eq. 14-21)
-    beta: float = _opt(0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)")
-    lambda_o: float = _opt(0.1, "weight of the orthogonality reward (Eq. 18)")
-    lambda_d: float = _opt(0.9, "discount of future rewards (Eq. 18)")
-    curriculum: str = _opt("exponential", "creation penalty schedule (Eq. 17)", choices=CURRICULA)
+    beta: float = _opt(
+        0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)", adasplit_only=True
+    )
+    lambda_o: float = _opt(0.1, "weight of the orthogonality reward (Eq. 18)", adasplit_only=True)
+    lambda_d: float = _opt(0.9, "discount of future rewards (Eq. 18)", adasplit_only=True)
+    curriculum: str = _opt(
+        "exponential", "creation penalty schedule (Eq. 17)", choices=CURRICULA, adasplit_only=True
+    )
     penalty: float = _opt(
-        1.1, "b1 (exponential), a1 (linear) or the constant (keep) of the penalty"
+        1.1,
+        "b1 (exponential), a1 (linear) or the constant (keep) of the penalty",
+        adasplit_only=True,
     )
     likelihood_reward: float = _opt(
         0.0,
         "weight w of a reward at the target step: w * log-likelihood of the target under the "
         "scoring rule (0: the paper's reward). Beyond the paper",
+        adasplit_only=True,
     )
     allocation_reward_weight: float = _opt(
         1.0,
         "scale of the allocation and orthogonality rewards, Eq. 14-15 (1: the paper; the "
         "creation penalty has --curriculum and --penalty). Beyond the paper",
+        adasplit_only=True,
     )
     reinforce_baseline: str = _opt(
         "none",
         "reinforce: what each step's return is reduced by: "
         + REINFORCE_BASELINES.help()
-        + ". Beyond the paper but none",
+        + ". All but none go beyond the paper",
         choices=REINFORCE_BASELINES.choices,
+        adasplit_only=True,
     )
     rl_gradient: str = _opt(
         "full",
         "where L_rl's gradient goes: full (policy, encoder, embeddings: the paper) or policy "
         "(stopped at the policy's inputs)",
         choices=("full", "policy"),
+        adasplit_only=True,
     )
     # other learners (ignored by reinforce)
-    gae_lambda: float = _opt(0.95, "a2c: GAE lambda (1.0: return minus value)")
-    value_coef: float = _opt(0.5, "a2c, ppo: weight of the value loss")
-    entropy_coef: float = _opt(0.0, "a2c, ppo: weight of the entropy bonus")
-    ppo_n_steps: int = _opt(64, "ppo: environment steps per sub-env between updates")
-    ppo_num_envs: int = _opt(64, "ppo: episodes stepped together (SB3 VecEnv size)")
-    ppo_epochs: int = _opt(4, "ppo: optimisation epochs per rollout")
-    ppo_clip: float = _opt(0.2, "ppo: clip range")
+    gae_lambda: float = _opt(0.95, "a2c: GAE lambda (1.0: return minus value)", adasplit_only=True)
+    value_coef: float = _opt(0.5, "a2c, ppo: weight of the value loss", adasplit_only=True)
+    entropy_coef: float = _opt(0.0, "a2c, ppo: weight of the entropy bonus", adasplit_only=True)
+    ppo_n_steps: int = _opt(
+        64, "ppo: environment steps per sub-env between updates", adasplit_only=True
+    )
+    ppo_num_envs: int = _opt(
+        64, "ppo: episodes stepped together (SB3 VecEnv size)", adasplit_only=True
+    )
+    ppo_epochs: int = _opt(4, "ppo: optimisation epochs per rollout", adasplit_only=True)
+    ppo_clip: float = _opt(0.2, "ppo: clip range", adasplit_only=True)
     # evaluation
     eval_every: int = _opt(1, "validate every N epochs")
     eval_users: int = _opt(
@@ -266,16 +301,18 @@ class TrainConfig:
         return cls(**normalised)
 
 
-# Options whose default is None but which take a value of this type.
-_OPTIONAL_TYPES = {
-    "num_layers": int,
-    "num_heads": int,
-    "max_groups": int,
-    "dropout": float,
-    "data_dir": str,
-    "run_dir": str,
-    "format": str,
-}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def option_type(spec) -> type:
+    """The type an option takes, read from its annotation (``int | None``: int)."""
+    return _TYPES[str(spec.type).replace(" | None", "")]
+
+
+def adasplit_only_keys() -> tuple[str, ...]:
+    """The options the baselines (``model sasrec|gru4rec``) ignore: those declared
+    ``adasplit_only``."""
+    return tuple(f.name for f in fields(TrainConfig) if f.metadata.get("adasplit_only"))
 
 
 def option_choices(spec) -> tuple | None:
@@ -288,7 +325,7 @@ def option_choices(spec) -> tuple | None:
 def _checked(spec, value: Any) -> Any:
     """``value`` as option ``spec`` takes it (ints accepted for floats), or ConfigError."""
     flag = "--" + spec.name.replace("_", "-")
-    kind = _OPTIONAL_TYPES.get(spec.name) or type(spec.default)
+    kind = option_type(spec)
     if value is None and spec.default is None:
         return None
     if kind is bool:

@@ -263,22 +263,15 @@ def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
 # Options that change how a run is carried out, not what it computes (``train_path``:
 # the same loss and gradients, tests/test_parallel.py; like ``threads``, float rounding).
 RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir", "train_path")
-# Options the baselines (model sasrec|gru4rec) ignore.
-ADASPLIT_ONLY_KEYS = (
-    "algo", "encoder", "group_updater", "max_groups", "eps", "temperature", "beta", "lambda_o",
-    "lambda_d", "curriculum", "penalty", "gae_lambda", "value_coef", "entropy_coef",
-    "ppo_n_steps", "ppo_num_envs", "ppo_epochs", "ppo_clip", "group_start", "scoring", "readout", "encoder_block", "seq_rollout", "join_logit",
-    "likelihood_reward", "allocation_reward_weight", "reinforce_baseline", "rl_gradient", "compile",
-    "cluster_count", "group_repr",
-)  # fmt: skip
 
 
 def comparable(options: dict[str, Any]) -> dict[str, Any]:
     """The full option set (defaults filled in) minus what cannot change the result."""
-    from agents.config import TrainConfig
+    from agents.config import TrainConfig, adasplit_only_keys
 
     full = TrainConfig.from_dict(options).to_dict()
-    dropped = RUN_ONLY_KEYS + (ADASPLIT_ONLY_KEYS if full["model"] != "adasplit" else ())
+    # the options the baselines (model sasrec|gru4rec) ignore are declared so in TrainConfig
+    dropped = RUN_ONLY_KEYS + (adasplit_only_keys() if full["model"] != "adasplit" else ())
     return {key: value for key, value in full.items() if key not in dropped}
 
 
