@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -208,6 +210,38 @@ def run_episodes(
     )
 
 
+class TrainingContext(Protocol):
+    """What an agent may read of the run that drives it (:class:`agents.trainer.Trainer`
+    is one): the data, where the run writes, the sampling generator, and the loop's
+    services. Nothing else of the trainer is an agent's business."""
+
+    config: Any
+    dataset: Any
+    train_samples: Samples
+    device: torch.device
+    run_dir: Path
+    sampling: torch.Generator  # seeded per rank; a resume restores it
+    loss_module: nn.Module  # the agent, or its DistributedDataParallel wrapper
+
+    def epoch_batches(self, epoch: int) -> list[Samples]: ...
+
+    def shard(self, batch: Samples) -> Samples: ...
+
+    def progress_bar(self, iterable, epoch: int, total: int | None = None): ...
+
+    def optimize(self, loss: torch.Tensor, stats: dict, writer) -> None: ...
+
+    def bar_postfix(self) -> dict: ...
+
+
+def shard_batch(batch: Samples, rank: int, world_size: int) -> Samples:
+    """Rank ``rank``'s share of a batch under data-parallel training: every
+    ``world_size``-th sample from the ``rank``-th (all of it with one process)."""
+    if world_size == 1:
+        return batch
+    return batch.subset(torch.arange(rank, len(batch), world_size))
+
+
 class Agent(nn.Module):
     """A learner of the allocation policy, trained jointly with the recommender.
 
@@ -255,10 +289,10 @@ class Agent(nn.Module):
         """The loss, as a forward pass (what DistributedDataParallel wraps)."""
         return self.loss(batch, generator)
 
-    def setup(self, trainer) -> None:
+    def setup(self, trainer: TrainingContext) -> None:
         """Called once the trainer has its dataset, samples and run dir (before its optimiser)."""
 
-    def run_epoch(self, trainer, epoch: int, writer) -> None:
+    def run_epoch(self, trainer: TrainingContext, epoch: int, writer) -> None:
         """One epoch: by default one update of ``loss`` per shuffled mini-batch."""
         bar = trainer.progress_bar(trainer.epoch_batches(epoch), epoch)
         for batch in bar:

@@ -29,7 +29,7 @@ from torch import nn
 from adasplit_env.envs.core import EnvParts
 from adasplit_env.envs.sb3_vec_env import AllocationSB3VecEnv
 from adasplit_env.model.join_rules import JoinRule
-from agents.base import REWARD_TERMS, Agent, mean_pair_cosine, run_episodes
+from agents.base import REWARD_TERMS, Agent, TrainingContext, mean_pair_cosine, run_episodes
 
 # below MaskablePPO's own mask value (-1e8), so a slot the rule excludes stays at 0
 _EXCLUDED_LOGIT = -1e9
@@ -117,7 +117,7 @@ class SB3Agent(Agent):
     def build_algorithm(self, env: AllocationSB3VecEnv):
         raise NotImplementedError(f"{type(self).__name__} must implement build_algorithm()")
 
-    def setup(self, trainer) -> None:
+    def setup(self, trainer: TrainingContext) -> None:
         self.trainer = trainer
         parts = EnvParts(trainer.dataset, self.process, trainer.train_samples)
         self.env = AllocationSB3VecEnv(parts, self.config.ppo_num_envs, seed=self.config.seed)
@@ -132,7 +132,7 @@ class SB3Agent(Agent):
         head = {id(p) for p in self.model.policy.parameters()}
         return [p for p in self.model.parameters() if id(p) not in head]
 
-    def run_epoch(self, trainer, epoch: int, writer) -> None:
+    def run_epoch(self, trainer: TrainingContext, epoch: int, writer) -> None:
         """As many environment steps as the epoch's samples have (history items + targets)."""
         self._writer = writer
         self._bar = trainer.progress_bar(None, epoch, total=self._steps_per_epoch)

@@ -9,13 +9,12 @@ NDCG@10) and, at the end, ``metrics.json``.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import re
 import signal
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from adasplit_env.allocation_quality import (
     quality_of,
 )
 from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
-from adasplit_env.checkpoint import make_payload, read_checkpoint, save_checkpoint
+from adasplit_env.checkpoint import make_payload, read_checkpoint
 from adasplit_env.coherence import coherence_of
 from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
@@ -43,11 +42,16 @@ from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig
 from adasplit_env.process import AllocationProcess
 from agents import resolve_agent
-from agents.base import Agent
+from agents.base import Agent, shard_batch
+from agents.callbacks import (
+    SELECTION_METRIC,
+    Callback,
+    LastCheckpoint,
+    Progress,
+    Validation,
+)
 from agents.config import TrainConfig
 from agents.supervised import SupervisedAgent
-
-SELECTION_METRIC = "NDCG@10"
 
 
 def pick_device(name: str) -> torch.device:
@@ -101,24 +105,6 @@ def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{dataset}-{algo}-{stamp}"
 
 
-@dataclass
-class Progress:
-    """What a resumed run needs besides the weights."""
-
-    epoch: int = 0  # epochs completed
-    global_step: int = 0
-    best_metric: float = -math.inf
-    best_epoch: int = 0
-    evals_without_gain: int = 0
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0  # per-epoch validation
-    samples_seen: int = 0
-    history: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return dict(vars(self))
-
-
 class _TerminationAsInterrupt:
     """Turn SIGTERM into KeyboardInterrupt so a kill ends like Ctrl-C."""
 
@@ -142,7 +128,11 @@ class _TerminationAsInterrupt:
 
 class Trainer:
     def __init__(
-        self, config: TrainConfig, run_dir: str | Path | None = None, dataset: Dataset | None = None
+        self,
+        config: TrainConfig,
+        run_dir: str | Path | None = None,
+        dataset: Dataset | None = None,
+        callbacks: list[Callback] | None = None,
     ):
         config.validate()
         self.config = config
@@ -194,6 +184,8 @@ class Trainer:
         else:
             self.eval_subset = None
         self.progress = Progress()
+        # validation (best.pt, early stopping) first, so that last.pt holds its outcome
+        self.callbacks: list[Callback] = [Validation(), LastCheckpoint(), *(callbacks or ())]
         self.running: dict[str, float] = {}
         self.sampling = torch.Generator(device=self.device).manual_seed(config.seed + self.rank)
         self.agent.setup(self)
@@ -216,7 +208,8 @@ class Trainer:
         )
 
     # checkpoints -------------------------------------------------------
-    def _payload(self, **extra):
+    def payload(self, **extra):
+        """A checkpoint of the run as it is now, with ``extra`` entries."""
         return make_payload(
             self.model,
             self.rewards,
@@ -230,60 +223,10 @@ class Trainer:
         )
 
     def save_last(self) -> None:
-        save_checkpoint(
-            self.run_dir / "last.pt",
-            self._payload(
-                optimizer_state=self.optimizer.state_dict(),
-                progress=self.progress.to_dict(),
-                sampling_state=self.sampling.get_state(),
-                # the global generators (dropout, anything unseeded): a resume replays them
-                torch_rng_state=torch.get_rng_state(),
-                **(
-                    {"cuda_rng_states": torch.cuda.get_rng_state_all()}
-                    if self.device.type == "cuda"
-                    else {}
-                ),
-            ),
-        )
+        LastCheckpoint.save(self)
 
     def resume(self) -> None:
-        payload = read_checkpoint(self.run_dir / "last.pt", self.device)
-        info = payload["dataset"]
-        if (info["num_users"], info["num_items"]) != (
-            self.dataset.num_users,
-            self.dataset.num_items,
-        ):
-            raise CheckpointError(
-                f"{self.run_dir / 'last.pt'}: trained on {info['num_users']} users and "
-                f"{info['num_items']} items, the dataset has {self.dataset.num_users} and {self.dataset.num_items}"
-            )
-        try:
-            self.agent.load_state_dict(payload["agent_state"])
-            self.optimizer.load_state_dict(payload["optimizer_state"])
-            for group in self.optimizer.param_groups:  # the config decides, not the file
-                group["fused"] = True if self.config.fused_adam else None
-            self.progress = Progress(**payload["progress"])
-            if "torch_rng_state" in payload:  # written before 2026-12 without it
-                torch.set_rng_state(payload["torch_rng_state"].cpu())
-            if "cuda_rng_states" in payload and self.device.type == "cuda":
-                states = payload["cuda_rng_states"]
-                if len(states) == torch.cuda.device_count():
-                    torch.cuda.set_rng_state_all([state.cpu() for state in states])
-            sampling_state = payload["sampling_state"].cpu()
-            if sampling_state.numel() == self.sampling.get_state().numel():
-                self.sampling.set_state(sampling_state)
-            else:  # written on another kind of device: a CUDA sampler's state is not a CPU one's
-                self.sampling.manual_seed(
-                    self.config.seed + self.rank + 1_000_003 * self.progress.epoch
-                )
-                tqdm.write(
-                    f"{self.run_dir / 'last.pt'}: its sampler ran on another kind of device; "
-                    f"resuming with one seeded from (seed, epoch {self.progress.epoch})"
-                )
-        except (KeyError, RuntimeError, ValueError, TypeError) as err:
-            raise CheckpointError(
-                f"{self.run_dir / 'last.pt'}: cannot resume from it ({err})"
-            ) from None
+        LastCheckpoint.resume(self)
 
     # evaluation --------------------------------------------------------
     def evaluate(self, split: str, users: np.ndarray | None = None, progress: bool = False) -> dict:
@@ -330,9 +273,7 @@ class Trainer:
 
     def shard(self, batch):
         """This process's share of a batch (all of it without torch.distributed)."""
-        if self.world_size == 1:
-            return batch
-        return batch.subset(torch.arange(self.rank, len(batch), self.world_size))
+        return shard_batch(batch, self.rank, self.world_size)
 
     def progress_bar(self, iterable, epoch: int, total: int | None = None):
         return tqdm(
@@ -411,14 +352,10 @@ class Trainer:
                     self.progress.train_seconds += seconds
                     self.progress.samples_seen += samples
                     record = {"epoch": self.progress.epoch, "seconds": seconds, **running}
-                    if (
-                        self.progress.epoch % config.eval_every == 0
-                        or self.progress.epoch == config.epochs
-                    ):
-                        record.update(self._validate(writer))
+                    # appended first: the callbacks fill it in place, and last.pt holds it
                     self.progress.history.append(record)
-                    if self.is_main:
-                        self.save_last()
+                    for callback in self.callbacks:
+                        callback.on_epoch_end(self, record, writer)
                     if self.is_main:
                         tqdm.write(self.epoch_line(record))
             finally:
@@ -454,35 +391,6 @@ class Trainer:
             else "best  –"
         )
         return "  ".join(parts)
-
-    def _validate(self, writer: SummaryWriter) -> dict:
-        """Rank 0 validates and keeps best.pt; every rank learns the early-stopping count."""
-        record = self._validate_main(writer) if self.is_main else {}
-        if self.world_size > 1:
-            shared = [self.progress.evals_without_gain, self.progress.best_epoch]
-            dist.broadcast_object_list(shared, src=0)
-            self.progress.evals_without_gain, self.progress.best_epoch = shared
-        return record
-
-    def _validate_main(self, writer: SummaryWriter) -> dict:
-        start = time.perf_counter()
-        metrics = self.evaluate("val", self.eval_subset)
-        for key in METRIC_KEYS:
-            writer.add_scalar(f"val/{key}", metrics[key], self.progress.global_step)
-        record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
-        if self.dataset.item_groups is not None and self.process is not None:
-            quality = allocation_quality(self.process, self.dataset, "val")
-            record["allocation/ari"] = quality.all_users
-            writer.add_scalar("allocation/ari", record["allocation/ari"], self.progress.global_step)
-        if metrics[SELECTION_METRIC] > self.progress.best_metric:
-            self.progress.best_metric = metrics[SELECTION_METRIC]
-            self.progress.best_epoch = self.progress.epoch
-            self.progress.evals_without_gain = 0
-            save_checkpoint(self.run_dir / "best.pt", self._payload(epoch=self.progress.epoch))
-        else:
-            self.progress.evals_without_gain += 1
-        self.progress.eval_seconds += time.perf_counter() - start
-        return record
 
     def rank_with_best(self) -> tuple[dict[str, torch.Tensor], dict[str, Allocation]]:
         """Load best.pt; rank every validation and test target and, for AdaSplit,

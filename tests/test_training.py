@@ -379,7 +379,7 @@ def test_incompatible_checkpoint_and_wrong_dataset(tmp_path):
     trainer = Trainer(
         small_config(tmp_path, epochs=1), dataset=load_dataset("synthetic", synthetic=SMALL)
     )
-    save_checkpoint(tmp_path / "small.pt", trainer._payload())
+    save_checkpoint(tmp_path / "small.pt", trainer.payload())
     with pytest.raises(CheckpointError, match="pass the same dataset"):
         load_checkpoint(tmp_path / "small.pt", dataset=load_dataset("synthetic"))
 
