@@ -32,11 +32,12 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
-from adasplit_env.constants import index_range, upper_pairs
+from adasplit_env.constants import index_range
 from adasplit_env.data.split import Samples
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import RewardConfig
 from adasplit_env.model.join_rules import AllocationView, JoinQuery, group_dots, masked_softmax
+from adasplit_env.rewards import REWARD_TERMS, creation_penalty, orthogonality_reward, total_reward
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,6 @@ def _row_fields():
     return [f for f in fields(AllocationState) if not f.metadata.get("shared")]
 
 
-# The reward's terms, each a StepOutput field "<term>_reward" (likelihood: an option, 0 by default).
-REWARD_TERMS = ("allocation", "orthogonality", "creation", "likelihood")
 
 
 @dataclass(frozen=True)
@@ -193,38 +192,6 @@ class Replay:
         at = first_positions[:, None] + steps[None, :]
         taken = per_position.gather(1, at.clamp(max=positions - 1))
         return torch.where(at < positions, taken, 0.0)
-
-
-def creation_penalty(num_created: torch.Tensor, config: RewardConfig) -> torch.Tensor:
-    """Eq. 17: lambda as a function of T_a, the groups created so far."""
-    created = num_created.to(torch.get_default_dtype())
-    if config.curriculum == "exponential":
-        return config.penalty**created
-    if config.curriculum == "linear":
-        return config.penalty * created
-    if config.curriculum == "keep":
-        return torch.full_like(created, config.penalty)
-    return torch.zeros_like(created)
-
-
-def orthogonality_reward(group_reprs: torch.Tensor, group_mask: torch.Tensor) -> torch.Tensor:
-    """Eq. 15: ``-mean_{i<j} |p_i . p_j|`` over active groups; 0 when h = 1."""
-    gram = group_reprs @ group_reprs.transpose(1, 2)
-    size = group_reprs.shape[1]
-    pairs = group_mask[:, :, None] & group_mask[:, None, :] & upper_pairs(size, gram.device)
-    total = (gram.abs() * pairs).sum(dim=(1, 2))
-    count = pairs.sum(dim=(1, 2))
-    return -total / count.clamp(min=1)
-
-
-def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
-    """Eq. 18: ``G_T = sum_{c >= T} discount^(c - T) r_c`` along dim 1 of (B, T)."""
-    returns = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in range(rewards.shape[1] - 1, -1, -1):
-        running = rewards[:, t] + discount * running
-        returns[:, t] = running
-    return returns
 
 
 class AllocationProcess:
@@ -454,12 +421,7 @@ class AllocationProcess:
         creation = -creation_penalty(state.num_created, self.rewards) * created
         if likelihood is None:
             likelihood = torch.zeros_like(allocation)
-        rewards = self.rewards
-        reward = (
-            rewards.allocation_weight * (allocation + rewards.lambda_o * orthogonality)
-            + creation
-            + rewards.likelihood_weight * likelihood
-        )
+        reward = total_reward(self.rewards, allocation, orthogonality, creation, likelihood)
         return allocation, orthogonality, creation, likelihood, reward
 
     def _target_log_likelihood(

@@ -20,7 +20,8 @@ from torch import nn
 
 from adasplit_env.constants import upper_pairs
 from adasplit_env.data.split import Samples
-from adasplit_env.process import REWARD_TERMS, AllocationProcess, AllocationState
+from adasplit_env.process import AllocationProcess, AllocationState
+from adasplit_env.rewards import REWARD_TERMS
 from adasplit_env.scoring import rank_scores, score_all_items
 
 # What every learner logs per update (Rollout.summary), so that curves overlay.

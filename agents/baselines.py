@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import torch
 
-from adasplit_env.process import discounted_returns
 from adasplit_env.registry import Registry
+from adasplit_env.rewards import discounted_returns
 
 REINFORCE_BASELINES: Registry[type[ReturnBaseline]] = Registry("REINFORCE baseline")
 # a class decorator: makes the class the baseline of ``--reinforce-baseline <cls.name>``

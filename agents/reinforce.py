@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from adasplit_env.data.split import Samples
-from adasplit_env.process import discounted_returns
+from adasplit_env.rewards import discounted_returns
 from agents.base import Agent, Rollout, run_episodes
 from agents.baselines import REINFORCE_BASELINES, ReturnBaseline
 

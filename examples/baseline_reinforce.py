@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from adasplit_env.process import discounted_returns
+from adasplit_env.rewards import discounted_returns
 from agents.base import Agent, run_episodes
 
 

@@ -10,12 +10,8 @@ from adasplit_env.model import AdaSplitModel, ModelConfig, RewardConfig
 from adasplit_env.model.encoder import HistoryEncoder, TransformerBlock
 from adasplit_env.model.join_rules import SigmoidJoin
 from adasplit_env.model.updaters import AttentionGRU, LSTMUpdater, MeanUpdater
-from adasplit_env.process import (
-    AllocationProcess,
-    creation_penalty,
-    discounted_returns,
-    orthogonality_reward,
-)
+from adasplit_env.process import AllocationProcess
+from adasplit_env.rewards import creation_penalty, discounted_returns, orthogonality_reward
 
 
 def fill(module: torch.nn.Module, seed: int = 0) -> None:

@@ -14,7 +14,8 @@ from adasplit_env.errors import ConfigError
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.model.init import init_weights
-from adasplit_env.process import AllocationProcess, discounted_returns
+from adasplit_env.process import AllocationProcess
+from adasplit_env.rewards import discounted_returns
 from adasplit_env.scoring import score_all_items
 from agents.base import run_episodes
 from agents.baselines import REINFORCE_BASELINES, step_mean

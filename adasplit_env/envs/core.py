@@ -20,7 +20,8 @@ from adasplit_env.data.split import Samples
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
-from adasplit_env.process import REWARD_TERMS, AllocationProcess, AllocationState
+from adasplit_env.process import AllocationProcess, AllocationState
+from adasplit_env.rewards import REWARD_TERMS
 
 SPLITS = ("train", "val", "test")
 REWARD_KEYS = tuple(f"{term}_reward" for term in REWARD_TERMS)
