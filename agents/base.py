@@ -230,7 +230,9 @@ class TrainingContext(Protocol):
 
     def progress_bar(self, iterable, epoch: int, total: int | None = None): ...
 
-    def optimize(self, loss: torch.Tensor, stats: dict, writer) -> None: ...
+    def optimize(self, loss: torch.Tensor, stats: dict) -> None: ...
+
+    def log(self, stats: dict) -> None: ...
 
     def bar_postfix(self) -> dict: ...
 
@@ -293,13 +295,13 @@ class Agent(nn.Module):
     def setup(self, trainer: TrainingContext) -> None:
         """Called once the trainer has its dataset, samples and run dir (before its optimiser)."""
 
-    def run_epoch(self, trainer: TrainingContext, epoch: int, writer) -> None:
+    def run_epoch(self, trainer: TrainingContext, epoch: int) -> None:
         """One epoch: by default one update of ``loss`` per shuffled mini-batch."""
         bar = trainer.progress_bar(trainer.epoch_batches(epoch), epoch)
         for batch in bar:
             # loss_module is this agent, or its DistributedDataParallel wrapper
             loss, stats = trainer.loss_module(trainer.shard(batch), generator=trainer.sampling)
-            trainer.optimize(loss, stats, writer)
+            trainer.optimize(loss, stats)
             bar.set_postfix(trainer.bar_postfix())
 
     def trainable_parameters(self):

@@ -7,9 +7,14 @@ may add to and which ends up in ``metrics.json``'s history. The built-in ones:
 - :class:`Validation`: validation NDCG@10 every ``eval_every`` epochs, ``best.pt`` at
   each improvement, and the early-stopping count (shared by all ranks);
 - :class:`LastCheckpoint`: ``last.pt`` after every epoch (rank 0), with everything a
-  resume needs (optimiser, progress, every random generator), and the resume itself.
+  resume needs (optimiser, progress, every random generator), and the resume itself;
+- :class:`TensorBoard`: every update's stats, each epoch's new entries (validation,
+  throughput, a user callback's) and the final metrics, as event files in the run dir
+  (rank 0).
 
-TensorBoard is the ``writer`` each call gets.
+A callback sees the run start (:meth:`Callback.on_fit_start`), every optimiser update
+(:meth:`Callback.on_update`), every epoch's end and the run's end
+(:meth:`Callback.on_fit_end`, also when it stops on an error or an interrupt).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
+from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from adasplit_env.allocation_quality import allocation_quality
@@ -51,19 +57,29 @@ class Progress:
 class Callback:
     """A hook of the training loop; every method is optional."""
 
-    def on_epoch_end(self, trainer, record: dict, writer) -> None:
+    def on_fit_start(self, trainer, resumed: bool) -> None:
+        """Before the first epoch (of this process: after a resume, the next one)."""
+
+    def on_update(self, trainer, stats: dict) -> None:
+        """After each optimiser update; ``trainer.progress.global_step`` counts it."""
+
+    def on_epoch_end(self, trainer, record: dict) -> None:
         """After epoch ``trainer.progress.epoch``; ``record`` is that epoch's history entry."""
+
+    def on_fit_end(self, trainer, results: dict | None) -> None:
+        """When the run ends: ``results`` is what ``metrics.json`` holds, or None where
+        the run stopped early (an error, an interrupt) or on a rank other than 0."""
 
 
 class Validation(Callback):
     """Rank 0 validates and keeps ``best.pt``; every rank learns the early-stopping count."""
 
-    def on_epoch_end(self, trainer, record, writer) -> None:
+    def on_epoch_end(self, trainer, record) -> None:
         epoch, config = trainer.progress.epoch, trainer.config
         if epoch % config.eval_every and epoch != config.epochs:
             return
         if trainer.is_main:
-            record.update(self._validate(trainer, writer))
+            record.update(self._validate(trainer))
         if trainer.world_size > 1:
             progress = trainer.progress
             shared = [progress.evals_without_gain, progress.best_epoch]
@@ -71,17 +87,14 @@ class Validation(Callback):
             progress.evals_without_gain, progress.best_epoch = shared
 
     @staticmethod
-    def _validate(trainer, writer) -> dict:
+    def _validate(trainer) -> dict:
         progress = trainer.progress
         start = time.perf_counter()
         metrics = trainer.evaluate("val", trainer.eval_subset)
-        for key in METRIC_KEYS:
-            writer.add_scalar(f"val/{key}", metrics[key], progress.global_step)
         record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
         if trainer.dataset.item_groups is not None and trainer.process is not None:
             quality = allocation_quality(trainer.process, trainer.dataset, "val")
             record["allocation/ari"] = quality.all_users
-            writer.add_scalar("allocation/ari", record["allocation/ari"], progress.global_step)
         if metrics[SELECTION_METRIC] > progress.best_metric:
             progress.best_metric = metrics[SELECTION_METRIC]
             progress.best_epoch = progress.epoch
@@ -96,7 +109,7 @@ class Validation(Callback):
 class LastCheckpoint(Callback):
     """``last.pt`` after every epoch, and the resume from it."""
 
-    def on_epoch_end(self, trainer, record, writer) -> None:
+    def on_epoch_end(self, trainer, record) -> None:
         if trainer.is_main:
             self.save(trainer)
 
@@ -151,3 +164,51 @@ class LastCheckpoint(Callback):
                 )
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(f"{path}: cannot resume from it ({err})") from None
+
+
+class TensorBoard(Callback):
+    """Event files in the run dir (rank 0): each update's stats at its step (``hist/``
+    entries as histograms), each epoch's record entries that no update logged
+    (validation, throughput, a user callback's numbers) at the epoch's last step, and
+    the final metrics as ``final/<split>/<metric>``."""
+
+    _NOT_LOGGED = ("epoch", "seconds")
+
+    def __init__(self) -> None:
+        self.writer: SummaryWriter | None = None
+        self._update_tags: set[str] = set()
+
+    def on_fit_start(self, trainer, resumed) -> None:
+        if trainer.is_main:
+            # a resume drops what the killed run logged after its last.pt
+            purge = trainer.progress.global_step if resumed else None
+            self.writer = SummaryWriter(str(trainer.run_dir), purge_step=purge)
+
+    def on_update(self, trainer, stats) -> None:
+        if self.writer is None:
+            return
+        step = trainer.progress.global_step
+        for tag, value in stats.items():
+            self._update_tags.add(tag)
+            if tag.startswith("hist/"):
+                self.writer.add_histogram(tag[5:], value, step)
+            else:
+                self.writer.add_scalar(tag, value, step)
+
+    def on_epoch_end(self, trainer, record) -> None:
+        if self.writer is None:
+            return
+        for tag, value in record.items():
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and tag not in self._NOT_LOGGED and tag not in self._update_tags:
+                self.writer.add_scalar(tag, value, trainer.progress.global_step)
+        self.writer.flush()
+
+    def on_fit_end(self, trainer, results) -> None:
+        if self.writer is None:
+            return
+        for split in ("val", "test"):
+            for key, value in (results or {}).get(split, {}).items():
+                self.writer.add_scalar(f"final/{split}/{key}", value, trainer.progress.global_step)
+        self.writer.close()
+        self.writer = None

@@ -132,9 +132,8 @@ class SB3Agent(Agent):
         head = {id(p) for p in self.model.policy.parameters()}
         return [p for p in self.model.parameters() if id(p) not in head]
 
-    def run_epoch(self, trainer: TrainingContext, epoch: int, writer) -> None:
+    def run_epoch(self, trainer: TrainingContext, epoch: int) -> None:
         """As many environment steps as the epoch's samples have (history items + targets)."""
-        self._writer = writer
         self._bar = trainer.progress_bar(None, epoch, total=self._steps_per_epoch)
         self.algorithm.learn(
             total_timesteps=self._steps_per_epoch,
@@ -175,7 +174,7 @@ class SB3Agent(Agent):
             }
             for term in REWARD_TERMS:
                 stats[f"rewards/{term}"] = float(np.mean([e[f"{term}_reward"] for e in chunk]))
-            trainer.optimize(seq_loss, stats, self._writer)
+            trainer.optimize(seq_loss, stats)
         self.model.eval()
         self._bar.update(steps)
         self._bar.set_postfix(trainer.bar_postfix())

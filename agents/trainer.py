@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from adasplit_env.allocation_quality import (
@@ -48,6 +47,7 @@ from agents.callbacks import (
     Callback,
     LastCheckpoint,
     Progress,
+    TensorBoard,
     Validation,
 )
 from agents.config import TrainConfig
@@ -70,13 +70,6 @@ def distributed_context() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-class _NullWriter:
-    """What non-zero ranks log to: nothing (rank 0 writes the run dir)."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 def machine_description(device: torch.device) -> str:
@@ -184,8 +177,14 @@ class Trainer:
         else:
             self.eval_subset = None
         self.progress = Progress()
-        # validation (best.pt, early stopping) first, so that last.pt holds its outcome
-        self.callbacks: list[Callback] = [Validation(), LastCheckpoint(), *(callbacks or ())]
+        # validation (best.pt, early stopping) first, so that last.pt holds its outcome;
+        # TensorBoard last, so that it logs what the others added to an epoch's record
+        self.callbacks: list[Callback] = [
+            Validation(),
+            LastCheckpoint(),
+            *(callbacks or ()),
+            TensorBoard(),
+        ]
         self.running: dict[str, float] = {}
         self.sampling = torch.Generator(device=self.device).manual_seed(config.seed + self.rank)
         self.agent.setup(self)
@@ -253,14 +252,6 @@ class Trainer:
             self.model.train()
 
     # training ----------------------------------------------------------
-    def _log_update(self, writer: SummaryWriter, stats: dict) -> None:
-        step = self.progress.global_step
-        for tag, value in stats.items():
-            if tag.startswith("hist/"):
-                writer.add_histogram(tag[5:], value, step)
-            else:
-                writer.add_scalar(tag, value, step)
-
     def epoch_batches(self, epoch: int) -> list:
         """The epoch's mini-batches, shuffled by a seed of (seed, epoch) so resumes replay it."""
         shuffle = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
@@ -284,7 +275,7 @@ class Trainer:
             leave=False,
         )
 
-    def optimize(self, loss: torch.Tensor, stats: dict, writer: SummaryWriter) -> None:
+    def optimize(self, loss: torch.Tensor, stats: dict) -> None:
         """One step of the recommender's optimiser on ``loss``, then log ``stats``."""
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -295,12 +286,14 @@ class Trainer:
         self.optimizer.step()
         if "losses/total" not in stats:  # a plug-in's stats need not name it: the loss minimised
             stats = {**stats, "losses/total": float(loss.detach())}
-        self.log(stats, writer)
+        self.log(stats)
 
-    def log(self, stats: dict, writer: SummaryWriter) -> None:
-        """Log one update's stats and keep running means for the progress bar."""
+    def log(self, stats: dict) -> None:
+        """Count one update, hand its stats to the callbacks (TensorBoard logs them) and
+        keep running means for the progress bar and the epoch's record."""
         self.progress.global_step += 1
-        self._log_update(writer, stats)
+        for callback in self.callbacks:
+            callback.on_update(self, stats)
         for key in ("losses/total", "losses/seq", "charts/episode_return", "groups/per_episode"):
             if key in stats:
                 self.running[key] = 0.9 * self.running.get(key, stats[key]) + 0.1 * stats[key]
@@ -312,19 +305,13 @@ class Trainer:
             "groups": f"{self.running.get('groups/per_episode', 0):.2f}",
         }
 
-    def train_epoch(self, writer: SummaryWriter) -> tuple[float, int, dict]:
+    def train_epoch(self) -> tuple[float, dict]:
         epoch = self.progress.epoch + 1
         self.model.train()
         self.running = {}
         start = time.perf_counter()
-        self.agent.run_epoch(self, epoch, writer)
-        seconds = time.perf_counter() - start
-        writer.add_scalar(
-            "charts/samples_per_second",
-            len(self.train_samples) / seconds,
-            self.progress.global_step,
-        )
-        return seconds, len(self.train_samples), dict(self.running)
+        self.agent.run_epoch(self, epoch)
+        return time.perf_counter() - start, dict(self.running)
 
     def fit(self, resume: bool = False) -> dict:
         config = self.config
@@ -334,39 +321,44 @@ class Trainer:
             dist.barrier()
         if resume:
             self.resume()
+        results = None
         # SIGTERM ends like Ctrl-C from here on, also right after config.json is written
         with _TerminationAsInterrupt():
             if self.is_main:
                 atomic_write_json(self.run_dir / "config.json", config.to_dict())
-                writer = SummaryWriter(
-                    str(self.run_dir), purge_step=self.progress.global_step if resume else None
-                )
-            else:
-                writer = _NullWriter()
+            for callback in self.callbacks:
+                callback.on_fit_start(self, resume)
             try:
                 while self.progress.epoch < config.epochs:
                     if config.patience and self.progress.evals_without_gain >= config.patience:
                         break
-                    seconds, samples, running = self.train_epoch(writer)
+                    seconds, running = self.train_epoch()
+                    samples = len(self.train_samples)
                     self.progress.epoch += 1
                     self.progress.train_seconds += seconds
                     self.progress.samples_seen += samples
-                    record = {"epoch": self.progress.epoch, "seconds": seconds, **running}
+                    record = {
+                        "epoch": self.progress.epoch,
+                        "seconds": seconds,
+                        "charts/samples_per_second": samples / seconds,
+                        **running,
+                    }
                     # appended first: the callbacks fill it in place, and last.pt holds it
                     self.progress.history.append(record)
                     for callback in self.callbacks:
-                        callback.on_epoch_end(self, record, writer)
+                        callback.on_epoch_end(self, record)
                     if self.is_main:
                         tqdm.write(self.epoch_line(record))
+                if self.is_main:
+                    if not (self.run_dir / "best.pt").exists():
+                        raise CheckpointError(
+                            "training ended before any validation; no best.pt to report"
+                        )
+                    results = self.final_report()
             finally:
-                writer.flush()
-        if not self.is_main:
-            return {}
-        if not (self.run_dir / "best.pt").exists():
-            raise CheckpointError("training ended before any validation; no best.pt to report")
-        results = self.final_report(writer)
-        writer.close()
-        return results
+                for callback in self.callbacks:
+                    callback.on_fit_end(self, results)
+        return results or {}
 
     def epoch_line(self, record: dict) -> str:
         """One short aligned console line per epoch (the full record is in TensorBoard)."""
@@ -411,7 +403,7 @@ class Trainer:
         write_user_ranks(self.run_dir / USER_RANKS_FILE, ranks, groups=groups)
         return ranks, greedy
 
-    def final_report(self, writer: SummaryWriter | None = None) -> dict:
+    def final_report(self) -> dict:
         """Best weights, every user: validation and test metrics -> metrics.json."""
         start = time.perf_counter()
         ranks, greedy_by_split = self.rank_with_best()
@@ -470,10 +462,6 @@ class Trainer:
             self.progress.train_seconds + self.progress.eval_seconds + results["final_eval_seconds"]
         )
         atomic_write_json(self.run_dir / "metrics.json", results)
-        if writer is not None:
-            for split in ("val", "test"):
-                for key, value in results[split].items():
-                    writer.add_scalar(f"final/{split}/{key}", value, self.progress.global_step)
         return results
 
 

@@ -50,10 +50,9 @@ def time_training(trainer: Trainer, batches: list) -> float:
     graph they need and is reported on its own)."""
     agent = trainer.agent
     trainer.model.train()
-    writer = _Silent()
     if hasattr(agent, "algorithm") and agent.algorithm is not None:  # SB3: environment steps
         steps = int(sum(int((b.lengths + 1).sum()) for b in batches))
-        agent._writer, agent._bar = writer, _Silent()
+        agent._bar = _Silent()
         start = time.perf_counter()
         agent.algorithm.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
         agent.learn_from_finished_episodes()
@@ -62,14 +61,14 @@ def time_training(trainer: Trainer, batches: list) -> float:
     start = time.perf_counter()
     for batch in batches if trainer.config.compile else batches[:1]:
         loss, stats = agent.loss(batch, generator=trainer.sampling)
-        trainer.optimize(loss, stats, writer)
+        trainer.optimize(loss, stats)
     synchronise(trainer.device)
     if trainer.config.compile:
         print(f"compiled: warm-up pass over the batches {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     for batch in batches:
         loss, stats = agent.loss(batch, generator=trainer.sampling)
-        trainer.optimize(loss, stats, writer)
+        trainer.optimize(loss, stats)
     synchronise(trainer.device)
     return time.perf_counter() - start
 
@@ -86,7 +85,7 @@ def operations_per_update(trainer: Trainer, batch) -> int | None:
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         loss, stats = agent.loss(batch, generator=trainer.sampling)
-        trainer.optimize(loss, stats, _Silent())
+        trainer.optimize(loss, stats)
     return sum(event.count for event in prof.key_averages() if event.key.startswith("aten::"))
 
 
@@ -168,7 +167,9 @@ def main() -> int:
         for pair in filter(None, assignments.split(",")):
             key, _, value = pair.partition("=")
             extra[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        models.append((name, "adasplit", extra.pop("algo", algos[0] if algos else "reinforce"), extra))
+        models.append(
+            (name, "adasplit", extra.pop("algo", algos[0] if algos else "reinforce"), extra)
+        )
     for key, model, algo, extra in models:
         with tempfile.TemporaryDirectory() as run_dir:
             options = {**preset, **extra} if model == "adasplit" else {}

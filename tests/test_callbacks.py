@@ -60,7 +60,7 @@ class _Context:
 
         return _Bar(iterable)
 
-    def optimize(self, loss, stats, writer):
+    def optimize(self, loss, stats):
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -79,7 +79,7 @@ def test_an_agent_runs_an_epoch_in_the_narrow_context_alone(dataset, tmp_path):
     samples = dataset.split.train_samples(6)
     context = _Context(agent, samples, tmp_path)
     before = model.item_embeddings.weight.detach().clone()
-    agent.run_epoch(context, 1, writer=None)
+    agent.run_epoch(context, 1)
     assert len(context.updates) == len(context.epoch_batches(1))
     assert not torch.equal(model.item_embeddings.weight, before)
 
@@ -88,7 +88,7 @@ class _Recorder(Callback):
     def __init__(self):
         self.seen = []
 
-    def on_epoch_end(self, trainer, record, writer):
+    def on_epoch_end(self, trainer, record):
         # after validation (built in, first): the record holds its metrics
         self.seen.append((record["epoch"], "val/NDCG@10" in record))
         record["custom/epoch_squared"] = record["epoch"] ** 2
@@ -106,3 +106,37 @@ def test_a_callback_sees_every_epoch_after_validation_and_adds_to_the_history(da
     assert recorder.seen == [(1, False), (2, True), (3, True)]
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
     assert [h["custom/epoch_squared"] for h in history] == [1, 4, 9]
+    # TensorBoard, a callback too, runs after the user's and logs what it added
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.value for e in events.Scalars("custom/epoch_squared")] == [1, 4, 9]
+    assert (
+        len(events.Scalars("val/NDCG@10")) == 2 and len(events.Scalars("final/test/NDCG@10")) == 1
+    )
+
+
+class _Failing(Callback):
+    def __init__(self):
+        self.ended_with = "not called"
+
+    def on_epoch_end(self, trainer, record):
+        raise KeyboardInterrupt  # as Ctrl-C after the first epoch
+
+    def on_fit_end(self, trainer, results):
+        self.ended_with = results
+
+
+def test_an_interrupted_run_still_ends_every_callback(dataset, tmp_path):
+    config = TrainConfig(
+        dim=8, max_len=6, batch_size=64, epochs=3, eval_users=20, progress=False, threads=1,
+        run_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    failing = _Failing()
+    trainer = Trainer(config, dataset=dataset, callbacks=[failing])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert failing.ended_with is None  # told the run ended, with no results
+    assert trainer.callbacks[-1].writer is None  # TensorBoard closed its event file
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "run").iterdir())
