@@ -15,12 +15,19 @@ import argparse
 import sys
 from dataclasses import asdict
 
+import numpy as np
+import torch
+
+from adasplit_env.checkpoint import load_checkpoint
+from adasplit_env.coherence import group_coherence
 from adasplit_env.data import NAMED_DATASETS, SYNTHETIC, load_dataset
 from adasplit_env.data.readers import FORMATS
+from adasplit_env.envs.allocation_env import render_allocation
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.evaluation import evaluate_scorer, popularity_scorer, random_scorer
 from adasplit_env.io import atomic_write_json
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
+from adasplit_env.scoring import allocate_for_prediction
 
 BASELINES = ("pop", "random")
 
@@ -90,12 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def case_study(process, dataset, split: str, count: int, seed: int) -> str:
     """Figure 3 as text: ``count`` seeded users, their groups and the target's group."""
-    import numpy as np
-    import torch
-
-    from adasplit_env.envs.allocation_env import render_allocation
-    from adasplit_env.scoring import allocate_for_prediction
-
     samples = dataset.split.eval_samples(split, process.model.config.max_len)
     rows = np.sort(
         np.random.default_rng(seed).choice(len(samples), min(count, len(samples)), replace=False)
@@ -111,47 +112,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     max_len = 10
     coherence = None
-    takes_cutoff = False  # an AdaSplit checkpoint's scorer skips targets ranked below 10
+    takes_cutoff = False  # a checkpoint's scorer may skip targets ranked below 10
     if args.checkpoint:
-        from adasplit_env.checkpoint import load_checkpoint
-        from adasplit_env.process import AllocationProcess
-        from adasplit_env.scoring import rank_scores
-
         dataset = None
         if args.dataset is not None:
             dataset = load_dataset(
                 args.dataset, args.data_dir, k_core=args.k_core, format=args.format
             )
         loaded = load_checkpoint(args.checkpoint, args.data_dir, dataset, device=args.device)
-        dataset, model = loaded.dataset, loaded.model.eval()
-        max_len = model.config.max_len
-        model_type = loaded.payload.get("model_type", "adasplit")
-        name = f"{model_type} ({args.checkpoint})"
-        if model_type == "adasplit":
-            process = AllocationProcess(model, loaded.rewards)
-            takes_cutoff = True
-
-            def scorer(batch, cutoff=None, exclude=None):
-                return rank_scores(process, batch, cutoff, exclude)
-
-            if args.case_study > 0:
-                print(case_study(process, dataset, args.split, args.case_study, args.seed))
-            if args.coherence:
-                from adasplit_env.coherence import group_coherence
-
-                coherence = group_coherence(process, dataset, args.split, args.seed)
-                print(coherence.summary())
-        else:
-            for flag, asked in (
-                ("--case-study", args.case_study > 0),
-                ("--coherence", args.coherence),
-            ):
-                if asked:
-                    raise ConfigError(f"{flag} needs an AdaSplit checkpoint, not {model_type}")
-
-            def scorer(batch):
-                return model.full_sort_scores(batch.histories.to(args.device))
-
+        dataset, recommender = loaded.dataset, loaded.recommender
+        recommender.model.eval()
+        max_len = recommender.max_len
+        name = f"{recommender.name} ({args.checkpoint})"
+        scorer, takes_cutoff = recommender.rank_scores, True
+        for flag, asked in (("--case-study", args.case_study > 0), ("--coherence", args.coherence)):
+            if asked and not recommender.allocates:
+                raise ConfigError(f"{flag} needs an AdaSplit checkpoint, not {recommender.name}")
+        if args.case_study > 0:
+            print(case_study(recommender.process, dataset, args.split, args.case_study, args.seed))
+        if args.coherence:
+            coherence = group_coherence(recommender.process, dataset, args.split, args.seed)
+            print(coherence.summary())
     else:
         dataset = load_dataset(
             args.dataset or SYNTHETIC, args.data_dir, k_core=args.k_core, format=args.format

@@ -19,8 +19,8 @@ import torch
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.errors import CheckpointError, DataError
 from adasplit_env.io import atomic_torch_save
-from adasplit_env.model.adasplit import AdaSplitModel
-from adasplit_env.model.config import ModelConfig, RewardConfig
+from adasplit_env.model.config import RewardConfig
+from adasplit_env.recommenders import RECOMMENDERS, Recommender
 
 FORMAT = "adasplit-gym-checkpoint"
 VERSION = 1
@@ -32,7 +32,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 
 def make_payload(
-    model: AdaSplitModel,
+    model: torch.nn.Module,
     rewards: RewardConfig,
     dataset: Dataset,
     dataset_spec: str,
@@ -114,31 +114,33 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 @dataclass
 class LoadedCheckpoint:
-    model: AdaSplitModel
+    recommender: Recommender
     rewards: RewardConfig
     dataset: Dataset
     payload: dict[str, Any]
 
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.recommender.model
 
-def model_from_payload(
+
+def recommender_from_payload(
     payload: dict[str, Any], device: str | torch.device = "cpu"
-) -> torch.nn.Module:
-    """The recommender: an :class:`AdaSplitModel`, or a baseline (``model_type``)."""
+) -> Recommender:
+    """The recommender a checkpoint holds (``model_type``: adasplit or a baseline), with
+    its weights."""
     model_type = payload.get("model_type", "adasplit")
+    if model_type not in RECOMMENDERS:
+        raise CheckpointError(f"the checkpoint holds an unknown model type {model_type!r}")
     try:
-        if model_type == "adasplit":
-            model = AdaSplitModel(ModelConfig.from_dict(dict(payload["model_config"])))
-        else:
-            from adasplit_env.baselines import BaselineConfig, build_baseline
-
-            model = build_baseline(BaselineConfig.from_dict(dict(payload["model_config"])))
-        model.load_state_dict(payload["model_state"])
+        recommender = RECOMMENDERS[model_type].from_payload(payload)
+        recommender.model.load_state_dict(payload["model_state"])
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(
             "the checkpoint's weights do not fit this version of the model (written by "
             f"another version of adasplit-gym?): {str(err).splitlines()[0][:200]}"
         ) from None
-    return model.to(device)
+    return recommender.to(device)
 
 
 def load_checkpoint(
@@ -163,7 +165,9 @@ def load_checkpoint(
             f"the checkpoint was trained on {info['num_users']} and {info['num_items']} "
             f"({info['spec']!r}); pass the same dataset"
         )
-    model = model_from_payload(payload, device)
     return LoadedCheckpoint(
-        model, RewardConfig.from_dict(dict(payload["reward_config"])), dataset, payload
+        recommender_from_payload(payload, device),
+        RewardConfig.from_dict(dict(payload["reward_config"])),
+        dataset,
+        payload,
     )

@@ -92,7 +92,7 @@ class Validation(Callback):
         start = time.perf_counter()
         metrics = trainer.evaluate("val", trainer.eval_subset)
         record = {f"val/{key}": metrics[key] for key in METRIC_KEYS}
-        if trainer.dataset.item_groups is not None and trainer.process is not None:
+        if trainer.dataset.item_groups is not None and trainer.recommender.allocates:
             quality = allocation_quality(trainer.process, trainer.dataset, "val")
             record["allocation/ari"] = quality.all_users
         if metrics[SELECTION_METRIC] > progress.best_metric:

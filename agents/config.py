@@ -25,6 +25,7 @@ from adasplit_env.model.config import (
 from adasplit_env.model.join_rules import JOIN_RULES
 from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
 from adasplit_env.model.updaters import GROUP_UPDATERS
+from adasplit_env.recommenders import RECOMMENDERS
 from agents.baselines import REINFORCE_BASELINES
 
 
@@ -41,8 +42,8 @@ class TrainConfig:
     )
     model: str = _opt(
         "adasplit",
-        "recommender: adasplit (the paper), or the baselines sasrec, gru4rec (cross-entropy, no RL)",
-        choices=("adasplit", "sasrec", "gru4rec"),
+        "recommender: " + RECOMMENDERS.help(),
+        choices=RECOMMENDERS.choices,
     )
     dataset: str = _opt(
         "synthetic",

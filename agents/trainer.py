@@ -29,7 +29,6 @@ from adasplit_env.allocation_quality import (
     allocation_quality,
     quality_of,
 )
-from adasplit_env.baselines import BASELINE_DROPOUT, BaselineConfig, build_baseline
 from adasplit_env.checkpoint import make_payload, read_checkpoint
 from adasplit_env.coherence import coherence_of
 from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
@@ -37,9 +36,7 @@ from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
 from adasplit_env.io import atomic_write_json, show_progress
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table, metrics_from_ranks
-from adasplit_env.model.adasplit import AdaSplitModel
-from adasplit_env.model.config import ModelConfig
-from adasplit_env.process import AllocationProcess
+from adasplit_env.recommenders import RECOMMENDERS
 from agents import resolve_agent
 from agents.base import Agent, shard_batch
 from agents.callbacks import (
@@ -140,35 +137,20 @@ class Trainer:
         self.run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
         torch.manual_seed(config.seed)
         self.rewards = config.reward_config()
-        if config.model == "adasplit":
-            model_config = ModelConfig(
-                num_users=self.dataset.num_users,
-                num_items=self.dataset.num_items,
-                **config.model_options(),
-            )
-            self.model = AdaSplitModel(model_config)
+        self.recommender = RECOMMENDERS[config.model].build(
+            config.model_options(), self.dataset.num_users, self.dataset.num_items, self.rewards
+        )
+        self.model = self.recommender.model
+        self.process = self.recommender.process  # None: no allocation to learn or measure
+        if self.recommender.allocates:
             self.model.policy.fit(self.dataset.split, seed=config.seed)
-            self.model.to(self.device)
-            self.process = AllocationProcess(self.model, self.rewards)
+        self.recommender.to(self.device)
+        if self.recommender.allocates:
             if config.compile:
                 self.process.compile()
             self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
         else:
-            baseline = BaselineConfig(
-                kind=config.model,
-                num_users=self.dataset.num_users,
-                num_items=self.dataset.num_items,
-                dim=config.dim,
-                max_len=config.max_len,
-                num_layers=config.num_layers or 2,
-                num_heads=config.num_heads or 2,
-                dropout=(
-                    config.dropout if config.dropout is not None else BASELINE_DROPOUT[config.model]
-                ),
-            )
-            self.model = build_baseline(baseline).to(self.device)
-            self.process = None
-            self.agent = SupervisedAgent(self.model, config).to(self.device)
+            self.agent = SupervisedAgent(self.recommender, config).to(self.device)
         self.train_samples = self.dataset.split.train_samples(config.max_len)
         evaluated = len(self.dataset.split.evaluated_users())
         if config.eval_users and config.eval_users < evaluated:
@@ -397,7 +379,7 @@ class Trainer:
             for split in ("val", "test")
         }
         greedy = {}
-        if self.process is not None:
+        if self.recommender.allocates:
             greedy = {split: allocate_split(self.process, self.dataset, split) for split in ranks}
         groups = {split: allocation.filled_groups for split, allocation in greedy.items()}
         write_user_ranks(self.run_dir / USER_RANKS_FILE, ranks, groups=groups)
@@ -430,7 +412,7 @@ class Trainer:
             validation_seconds=self.progress.eval_seconds,
             history=self.progress.history,
         )
-        if self.process is not None:
+        if self.recommender.allocates:
             # the greedy pass of the ranking: the groups per user and, on planted data, the ARI
             allocation = greedy_by_split["test"]
             greedy = quality_of(allocation, self.dataset)
