@@ -18,8 +18,8 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from adasplit_env.analysis.coherence import group_coherence
 from adasplit_env.checkpoint import load_checkpoint
-from adasplit_env.coherence import group_coherence
 from adasplit_env.data import NAMED_DATASETS, SYNTHETIC, load_dataset
 from adasplit_env.data.readers import FORMATS
 from adasplit_env.envs.allocation_env import render_allocation
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with an AdaSplit checkpoint: do items the greedy policy groups together "
         "co-occur more in other users' histories than items it keeps apart (PPMI), against "
-        "the same group sizes shuffled and as consecutive runs (adasplit_env/coherence.py)",
+        "the same group sizes shuffled and as consecutive runs (adasplit_env/analysis/coherence.py)",
     )
     parser.add_argument(
         "--device", default="cpu", help="torch device for --checkpoint (cpu or cuda)"

@@ -169,7 +169,7 @@ def run_summary(results: dict, config) -> list[str]:
             + (f" (planted interests per history: {planted:.2f})" if planted is not None else "")
         )
         if results.get("group_coherence", {}).get("split_users"):  # interests or time?
-            from adasplit_env.coherence import GroupCoherence
+            from adasplit_env.analysis.coherence import GroupCoherence
 
             lines.append(GroupCoherence.from_dict(results["group_coherence"]).summary())
         if allocation_is_one_group(results):

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from adasplit_env.allocation_quality import allocation_quality
+from adasplit_env.analysis.allocation_quality import allocation_quality
 from adasplit_env.checkpoint import read_checkpoint, save_checkpoint
 from adasplit_env.errors import CheckpointError
 from adasplit_env.metrics import METRIC_KEYS

@@ -23,14 +23,14 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from adasplit_env.allocation_quality import (
+from adasplit_env.analysis.allocation_quality import (
     Allocation,
     allocate_split,
     allocation_quality,
     quality_of,
 )
+from adasplit_env.analysis.coherence import coherence_of
 from adasplit_env.checkpoint import make_payload, read_checkpoint
-from adasplit_env.coherence import coherence_of
 from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks

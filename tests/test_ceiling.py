@@ -9,8 +9,8 @@ from adasplit_env.data.synthetic import (
     planted_item,
     planted_item_id,
 )
-from adasplit_env.reproduce import ceiling
-from adasplit_env.reproduce.ceiling import expected_metric, synthetic_ceiling
+from reproduce import ceiling
+from reproduce.ceiling import expected_metric, synthetic_ceiling
 
 SMALL = SyntheticConfig(num_groups=3, items_per_group=4, switch_prob=0.5, noise=0.2)
 

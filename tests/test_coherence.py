@@ -1,4 +1,4 @@
-"""Group coherence (adasplit_env/coherence.py): PPMI against hand-computed values, and
+"""Group coherence (adasplit_env/analysis/coherence.py): PPMI against hand-computed values, and
 the whole measure on planted data, where grouping by interest must beat grouping by time."""
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from adasplit_env.allocation_quality import Allocation
-from adasplit_env.coherence import (
+from adasplit_env.analysis.allocation_quality import Allocation
+from adasplit_env.analysis.coherence import (
     CoOccurrence,
     coherence_of,
     contiguous_labels,

@@ -7,8 +7,8 @@ import torch
 from adasplit_env.errors import ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
 from adasplit_env.metrics import full_ranking_metrics, metrics_from_ranks, target_ranks
-from adasplit_env.reproduce.paired import difference_by_groups, paired_difference, user_metric
-from adasplit_env.reproduce.paired import main as paired_main
+from reproduce.paired import difference_by_groups, paired_difference, user_metric
+from reproduce.paired import main as paired_main
 
 
 def test_ranks_ignore_padding_and_count_ties_against_target():
@@ -169,7 +169,7 @@ def test_paired_cli_splits_by_groups_only_for_runs_that_have_them(tmp_path, caps
 
 
 def test_finished_runs_takes_comma_separated_globs(tmp_path):
-    from adasplit_env.reproduce.paired import finished_runs
+    from reproduce.paired import finished_runs
 
     for name in ("row", "row-seed1", "row-seed2", "row-other", "unfinished"):
         (tmp_path / name).mkdir()
@@ -186,7 +186,7 @@ def test_finished_runs_refuse_runs_that_differ_in_more_than_their_seed(tmp_path)
     a model's runs must differ in their seed alone, or a comparison pools two models."""
     import json
 
-    from adasplit_env.reproduce.paired import finished_runs
+    from reproduce.paired import finished_runs
 
     def run(name: str, **options):
         (tmp_path / name).mkdir()

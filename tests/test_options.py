@@ -427,7 +427,7 @@ def test_cluster_join_puts_one_cluster_in_each_group(dataset, start):
 
 
 def test_cooccurrence_clusters_recover_planted_interests():
-    from adasplit_env.allocation_quality import adjusted_rand_index
+    from adasplit_env.analysis.allocation_quality import adjusted_rand_index
     from adasplit_env.data.cooccurrence import cooccurrence_clusters
 
     planted = load_dataset("synthetic")
@@ -586,7 +586,7 @@ def test_group_encoder_needs_a_group_scoring_and_trains(dataset, tmp_path):
 
 
 def test_allocation_gap_is_zero_for_a_fixed_rule_and_matches_the_rollouts(dataset):
-    from adasplit_env.reproduce.allocation_gap import allocation_gap
+    from reproduce.allocation_gap import allocation_gap
 
     samples = dataset.split.train_samples(6)
     rule = make_process(dataset, join_logit="cluster", scoring="max", cluster_count=3)

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from adasplit_env.evaluation import USER_RANKS_FILE, write_user_ranks
-from adasplit_env.reproduce import report
-from adasplit_env.reproduce.__main__ import main
-from adasplit_env.reproduce.experiments import (
+from reproduce import report
+from reproduce.__main__ import main
+from reproduce.experiments import (
     comparable,
     expected_options,
     experiments,
     with_finished_seeds,
 )
-from adasplit_env.reproduce.runner import _train_command, run_state
+from reproduce.runner import _train_command, run_state
 
 SMALL = {
     "dataset": "synthetic",
@@ -292,7 +292,7 @@ def test_variants_trains_only_the_named_rows(tmp_path, capsys):
 
 
 def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
-    from adasplit_env.reproduce.experiments import PLUS_STEPS
+    from reproduce.experiments import PLUS_STEPS
 
     configs = write_config(tmp_path / "configs")
     rows = experiments("plus", "synthetic", configs, seeds=1)
@@ -306,7 +306,7 @@ def test_plus_rows_add_one_option_each_on_top_of_the_tuned_run(tmp_path):
 
 
 def test_baseline_tuning_rows_and_their_table(tmp_path):
-    from adasplit_env.reproduce.experiments import BASELINE_MOVES
+    from reproduce.experiments import BASELINE_MOVES
 
     configs = tmp_path / "configs"
     configs.mkdir()
@@ -347,7 +347,7 @@ def test_table2_has_an_adasplit_plus_row_when_a_preset_exists(tmp_path):
 
 
 def test_plus_ablations_swap_one_part_of_the_preset(tmp_path, monkeypatch):
-    from adasplit_env.reproduce.experiments import INTEREST_NOISE
+    from reproduce.experiments import INTEREST_NOISE
 
     monkeypatch.delitem(INTEREST_NOISE, "synthetic")  # other data: their own test
     configs = write_config(tmp_path / "configs")
@@ -425,7 +425,7 @@ def test_a_max_scoring_preset_gets_the_group_encoder_rows(tmp_path):
 
 
 def test_long_history_ablations_change_only_the_history_length(tmp_path, monkeypatch):
-    from adasplit_env.reproduce.experiments import INTEREST_NOISE, LONG_HISTORY
+    from reproduce.experiments import INTEREST_NOISE, LONG_HISTORY
 
     monkeypatch.delitem(INTEREST_NOISE, "synthetic")  # rows of their own, after these
 
@@ -470,7 +470,7 @@ def test_plus_ablation_equal_to_a_plus_step_reads_that_steps_runs(tmp_path):
 
 
 def test_config_reads_are_parsed_once_but_see_every_edit(tmp_path):
-    from adasplit_env.reproduce.experiments import tuned_values
+    from reproduce.experiments import tuned_values
 
     configs = write_config(tmp_path / "configs", eps=0.5)
     assert tuned_values(configs, "synthetic")["eps"] == 0.5

@@ -1,4 +1,4 @@
-"""Where the held-out item comes from (adasplit_env.reproduce.target_interests)."""
+"""Where the held-out item comes from (reproduce.target_interests)."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from adasplit_env.data.datasets import load_dataset
 from adasplit_env.data.synthetic import SyntheticConfig
 from adasplit_env.errors import ConfigError
 from adasplit_env.evaluation import write_user_ranks
-from adasplit_env.reproduce import target_interests as ti
+from reproduce import target_interests as ti
 
 
 def test_kinds_by_hand():

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from adasplit_env.allocation_quality import adjusted_rand_index
+from adasplit_env.analysis.allocation_quality import adjusted_rand_index
 from adasplit_env.checkpoint import read_checkpoint
 from adasplit_env.data import SyntheticConfig, load_dataset
 from adasplit_env.errors import ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, read_user_ranks
 from adasplit_env.metrics import metrics_from_ranks
-from adasplit_env.reproduce.paired import backfill
 from agents import resolve_agent
 from agents.base import EPISODE_TAGS
 from agents.config import TrainConfig
 from agents.trainer import Trainer
+from reproduce.paired import backfill
 from tests.conftest import REPO
 
 SMALL = SyntheticConfig(num_users=150, num_groups=4, items_per_group=12, max_length=16, seed=0)

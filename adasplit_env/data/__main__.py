@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import sys
 
 from adasplit_env.data.datasets import NAMED_DATASETS, SYNTHETIC, load_dataset
-from adasplit_env.data.readers import FORMATS
+from adasplit_env.data.readers import FORMATS, read_interactions
 from adasplit_env.errors import cli_errors
+from adasplit_env.io import atomic_write_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def convert_file(source: str, output: str, format: str | None = None) -> int:
     """Write ``source`` as ``user_id<TAB>item_id<TAB>timestamp``; returns the row count."""
-    import gzip
-    import io
-
-    from adasplit_env.data.readers import read_interactions
-    from adasplit_env.io import atomic_write_bytes
-
     interactions = read_interactions(source, format=format)
     text = io.StringIO()
     text.write("user_id\titem_id\ttimestamp\n")

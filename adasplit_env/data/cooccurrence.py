@@ -1,7 +1,7 @@
 """Item co-occurrence over a split's training sequences: per-user pair counts, their
 positive pointwise mutual information (PPMI), and item clusters from it.
 
-Data, not analysis: the coherence measure (:mod:`adasplit_env.coherence`) reads the
+Data, not analysis: the coherence measure (:mod:`adasplit_env.analysis.coherence`) reads the
 PPMI of a user's items, and the ``cluster`` join rule
 (:class:`adasplit_env.model.join_rules.ClusterJoin`) the clusters: a seeded spherical
 k-means of the items' rank-``rank`` spectral embedding of the PPMI matrix, so a run

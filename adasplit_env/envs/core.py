@@ -15,6 +15,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
+from adasplit_env.checkpoint import load_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset
 from adasplit_env.data.split import Samples
 from adasplit_env.errors import ConfigError
@@ -57,8 +58,6 @@ def build_env_parts(
     if unknown:  # Python's own words: clients (TorchRL) retry without an option on them
         raise TypeError(f"AllocationEnv got an unexpected keyword argument {unknown[0]!r}")
     if checkpoint is not None:
-        from adasplit_env.checkpoint import load_checkpoint
-
         loaded = load_checkpoint(checkpoint, data_dir=data_dir, device=device)
         model, dataset = loaded.model, loaded.dataset
         if rewards is None:

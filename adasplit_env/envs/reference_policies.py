@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from adasplit_env.allocation_quality import adjusted_rand_index
+import adasplit_env  # noqa: F401  (registers the env ids gym.make_vec reads)
+from adasplit_env.analysis.allocation_quality import adjusted_rand_index
 from adasplit_env.envs.vector_env import AllocationVectorEnv
 from adasplit_env.errors import ConfigError
 
@@ -176,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    import adasplit_env  # noqa: F401  (registers the ids)
-
     env = gym.make_vec(args.env_id, args.num_envs, split=args.split)
     if not isinstance(env, AllocationVectorEnv):
         parser.error(f"{args.env_id} is not an adasplit-gym env id")

@@ -1,6 +1,6 @@
 """How much the allocation moves the target's likelihood, at a run's ``best.pt``.
 
-    python -m adasplit_env.reproduce.allocation_gap "results/synthetic/plus-ablations/affinity/group-encoder*"
+    python -m reproduce.allocation_gap "results/synthetic/plus-ablations/affinity/group-encoder*"
 
 For a seeded subset of training samples, the target's log-likelihood under the
 run's scoring rule (what ``--likelihood-reward`` pays) with the history
@@ -72,7 +72,7 @@ def allocation_gap(
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m adasplit_env.reproduce.allocation_gap",
+        prog="python -m reproduce.allocation_gap",
         description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[2],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

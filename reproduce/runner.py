@@ -2,7 +2,7 @@
 
 A run dir is finished when it holds ``metrics.json`` and its ``config.json``
 computes the same thing as the experiment asks for (see
-:func:`~adasplit_env.reproduce.experiments.comparable`). A run that stopped
+:func:`~reproduce.experiments.comparable`). A run that stopped
 part-way (``last.pt``, no ``metrics.json``) is resumed; one whose options no
 longer match (say, the tuned config changed) is moved aside to
 ``<name>.stale-<time>`` and run again. Training runs are ``train_agent.py``
@@ -20,9 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from adasplit_env.data.datasets import load_dataset
 from adasplit_env.errors import ConfigError
+from adasplit_env.evaluation import (
+    USER_RANKS_FILE,
+    evaluate_ranks,
+    popularity_scorer,
+    write_user_ranks,
+)
 from adasplit_env.io import atomic_write_json
-from adasplit_env.reproduce.experiments import Experiment, comparable, expected_options
+from adasplit_env.metrics import METRIC_KEYS, metrics_from_ranks
+from agents.config import TrainConfig
+from reproduce.experiments import Experiment, comparable, expected_options
 
 POPULARITY_CONFIG_KEYS = ("dataset", "k_core", "max_len")
 
@@ -36,8 +45,6 @@ class RunState:
 
 
 def _popularity_options(options: dict) -> dict:
-    from agents.config import TrainConfig
-
     full = TrainConfig.from_dict(options).to_dict()
     return {"model": "popularity", **{key: full[key] for key in POPULARITY_CONFIG_KEYS}}
 
@@ -77,15 +84,6 @@ def _move_aside(run_dir: Path) -> Path:
 
 def run_popularity(state: RunState, data_dir: str | None) -> None:
     """The popularity floor: no training, evaluated in-process."""
-    from adasplit_env.data.datasets import load_dataset
-    from adasplit_env.evaluation import (
-        USER_RANKS_FILE,
-        evaluate_ranks,
-        popularity_scorer,
-        write_user_ranks,
-    )
-    from adasplit_env.metrics import METRIC_KEYS, metrics_from_ranks
-
     options = _popularity_options(state.options)
     start = time.perf_counter()
     dataset = load_dataset(options["dataset"], data_dir, k_core=options["k_core"])

@@ -9,7 +9,7 @@ recovery (up to renaming), about 0 is what chance gives.
 
 One allocation pass (:func:`allocate_split`, an :class:`Allocation`) serves
 every measure of it: :func:`quality_of` here and
-:func:`adasplit_env.coherence.coherence_of`.
+:func:`adasplit_env.analysis.coherence.coherence_of`.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class AllocationQuality:
 @dataclass(frozen=True)
 class Allocation:
     """One allocation pass over a split's histories, as arrays in ``eval_samples``
-    order: what the allocation measures (this module's, adasplit_env/coherence.py)
+    order: what the allocation measures (this module's, adasplit_env/analysis/coherence.py)
     read, so that one pass serves them all."""
 
     users: np.ndarray  # (N,) user ids

@@ -1,6 +1,6 @@
 """Paired comparison of two models on the same evaluated users.
 
-    python -m adasplit_env.reproduce.paired "results/garden/plus/likelihood*" "results/garden/sasrec*"
+    python -m reproduce.paired "results/garden/plus/likelihood*" "results/garden/sasrec*"
 
 Seeds measure how much training varies; they say nothing of how much the
 test users themselves decide a difference. Both models rank the same users,
@@ -34,7 +34,9 @@ import numpy as np
 from adasplit_env.data.datasets import load_dataset
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.evaluation import GROUPS_SUFFIX, USER_RANKS_FILE, read_user_ranks
-from adasplit_env.reproduce.experiments import comparable
+from agents.config import TrainConfig
+from agents.trainer import Trainer
+from reproduce.experiments import comparable
 
 METRIC_NAMES = ("NDCG", "MRR", "HR")
 
@@ -193,15 +195,11 @@ def backfill(run_dir: Path, data_dir: str | None, dataset=None) -> Path:
     """Write ``user_ranks.npz`` of a finished run dir from its ``best.pt``, with the
     trainer's own evaluation (the same ranks its final report would have saved);
     ``dataset`` stands in for the one its config.json names."""
-    from agents.trainer import Trainer
-
     Trainer(_rank_config(run_dir, data_dir), dataset=dataset).rank_with_best()
     return run_dir / USER_RANKS_FILE
 
 
 def _rank_config(run_dir: Path, data_dir: str | None):
-    from agents.config import TrainConfig
-
     config_path = run_dir / "config.json"
     if not (run_dir / "best.pt").is_file() or not config_path.is_file():
         raise ConfigError(f"{run_dir}: no best.pt and config.json to rank with")
@@ -263,7 +261,7 @@ def option_differences(run_dirs: list[Path]) -> dict[str, dict[str, str]]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m adasplit_env.reproduce.paired",
+        prog="python -m reproduce.paired",
         description="Model A minus model B on the same evaluated users: seed-averaged "
         "per-user metric, bootstrap confidence interval over the users and the seeds.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

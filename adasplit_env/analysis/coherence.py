@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from adasplit_env.allocation_quality import Allocation, allocate_split
+from adasplit_env.analysis.allocation_quality import Allocation, allocate_split
 from adasplit_env.data.cooccurrence import CoOccurrence
 from adasplit_env.data.datasets import Dataset
 from adasplit_env.data.split import LeaveOneOutSplit

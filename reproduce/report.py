@@ -14,16 +14,18 @@ import json
 import re
 from pathlib import Path
 
-from adasplit_env.coherence import COHERENCE_FILE
+from adasplit_env.analysis.coherence import COHERENCE_FILE
+from adasplit_env.baselines import BASELINE_DROPOUT
 from adasplit_env.io import atomic_write_bytes
-from adasplit_env.reproduce import paper
-from adasplit_env.reproduce.experiments import (
+from agents.config import TrainConfig
+from reproduce import paper
+from reproduce.experiments import (
     BASELINE_LR,
     PAPER_POINT,
     Experiment,
     tuned_run_name,
 )
-from adasplit_env.reproduce.paired import paired_difference, runs_ranks
+from reproduce.paired import paired_difference, runs_ranks
 
 METRICS = paper.METRICS
 NOT_RUN = "not run"
@@ -45,7 +47,7 @@ COHERENCE_TARGETS = ("plus", "plus-ablations")
 
 
 def read_coherence(experiment: Experiment, metrics: dict | None, results: Path) -> dict | None:
-    """The group coherence (adasplit_env/coherence.py) of a finished run, given its
+    """The group coherence (adasplit_env/analysis/coherence.py) of a finished run, given its
     ``metrics``: measured at the end of its training (metrics.json) or afterwards by
     eval_rec.py (coherence.json); else None."""
     if metrics is None:  # not finished, or stale
@@ -208,9 +210,6 @@ def baseline_table(
 ) -> str:
     """The baselines' tuning: dropout and lr moved from RecBole's defaults, validation
     NDCG@10 (all users) decides; Table 2 keeps the defaults unless a move wins."""
-    from adasplit_env.baselines import BASELINE_DROPOUT
-    from agents.config import TrainConfig
-
     lines = [
         "| dataset | run | model | dropout | lr | val NDCG@10 | test NDCG@10 | epochs (best) |",
         "|---|---|---|---|---|---|---|---|",

@@ -1,10 +1,10 @@
 """The paper's tables and figures, regenerated from run dirs.
 
-``python -m adasplit_env.reproduce table2|table3|table4|figure4|figure5|search|all``
+``python -m reproduce table2|table3|table4|figure4|figure5|search|all``
 runs what is missing (see :mod:`.runner`), then writes ``<results>/<target>.md``
 (and the figures' PNGs) and refreshes the matching sections of REPRODUCTION.md.
 """
 
-from adasplit_env.reproduce.experiments import TARGETS, Experiment, experiments
+from reproduce.experiments import TARGETS, Experiment, experiments
 
 __all__ = ["TARGETS", "Experiment", "experiments"]

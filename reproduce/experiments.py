@@ -24,6 +24,7 @@ from typing import Any
 
 from adasplit_env.errors import ConfigError
 from adasplit_env.model.config import GROUP_SCORINGS
+from agents.config import TrainConfig, adasplit_only_keys, read_config_file
 
 BUDGET_KEYS = (
     "dataset",
@@ -128,7 +129,7 @@ LONG_HISTORY = {"lastfm": 20}
 # The planted data with an interest's next item drawn at random from the interest
 # with probability ``noise`` instead of following the interest's last item (1.0:
 # the interest's items in random order), as REPRODUCTION.md finds the real data to
-# be (``python -m adasplit_env.reproduce.target_interests``); the generator's own 0.05
+# be (``python -m reproduce.target_interests``); the generator's own 0.05
 # is the ordinary synthetic rows.
 INTEREST_NOISE = {"synthetic": (0.5, 1.0)}
 # Seeds per row when the command line does not say (mean and std of 3; the paper
@@ -233,8 +234,6 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _parsed_config(path: str, content: bytes) -> dict[str, Any]:
-    from agents.config import read_config_file
-
     return read_config_file(path)  # content: the cache key, so an edited file is re-read
 
 
@@ -267,8 +266,6 @@ RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir", "train_
 
 def comparable(options: dict[str, Any]) -> dict[str, Any]:
     """The full option set (defaults filled in) minus what cannot change the result."""
-    from agents.config import TrainConfig, adasplit_only_keys
-
     full = TrainConfig.from_dict(options).to_dict()
     # the options the baselines (model sasrec|gru4rec) ignore are declared so in TrainConfig
     dropped = RUN_ONLY_KEYS + (adasplit_only_keys() if full["model"] != "adasplit" else ())
@@ -368,7 +365,7 @@ def _plus_variants(dataset: str, configs: Path) -> list[Experiment]:
             )
         )
     # the learned allocator swapped for co-occurrence clusters (not learned): whether
-    # interest groups pay where the learned one splits by time (adasplit_env/coherence.py)
+    # interest groups pay where the learned one splits by time (adasplit_env/analysis/coherence.py)
     if chosen["join_logit"] != "cluster" and chosen["scoring"] in GROUP_SCORINGS:
         rows.append(
             Experiment(

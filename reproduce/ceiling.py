@@ -1,6 +1,6 @@
 """The best any model can do on the planted data, and how much of it needs a state per interest.
 
-    python -m adasplit_env.reproduce.ceiling synthetic synthetic:noise=0.5 synthetic:noise=1.0
+    python -m reproduce.ceiling synthetic synthetic:noise=0.5 synthetic:noise=1.0
 
 On a ``synthetic`` dataset the generator's own distribution of each user's
 next item is known (:func:`next_item_probabilities`): ranking every item by it
@@ -19,7 +19,7 @@ Their difference is the room a model has for gaining by its groups. Where it
 is near zero, no allocation can pay, however well it finds the interests.
 Each user counts the held-out item's metric with ties broken at random (the
 mean over its tie block), split by the held-out item's kind as in
-``python -m adasplit_env.reproduce.target_interests`` (planted interests).
+``python -m reproduce.target_interests`` (planted interests).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from adasplit_env.data.synthetic import (
     planted_item,
 )
 from adasplit_env.errors import ConfigError, cli_errors
-from adasplit_env.reproduce.paired import user_metric
-from adasplit_env.reproduce.target_interests import TARGET_KINDS, target_kinds
+from reproduce.paired import user_metric
+from reproduce.target_interests import TARGET_KINDS, target_kinds
 
 
 def expected_metric(scores: np.ndarray, target: int, metric: str) -> float:
@@ -98,7 +98,7 @@ def synthetic_ceiling(
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m adasplit_env.reproduce.ceiling",
+        prog="python -m reproduce.ceiling",
         description=__doc__.split("\n\n")[0],
         epilog="interests: the Bayes predictor that knows each interest's position (what "
         "groups can hold); latest: the current interest's only. Their gap is what groups "

@@ -1,7 +1,7 @@
 """Where a user's next item comes from: the interest of the latest item, an earlier one, or a new one.
 
-    python -m adasplit_env.reproduce.target_interests garden lastfm synthetic
-    python -m adasplit_env.reproduce.target_interests garden \\
+    python -m reproduce.target_interests garden lastfm synthetic
+    python -m reproduce.target_interests garden \\
         --compare "results/garden/plus/likelihood*" "results/garden/sasrec*"
 
 A model that keeps several interest groups (AdaSplit's groups, max scoring)
@@ -29,7 +29,7 @@ higher, even a perfect allocation has nothing item-level to add.
 Chance is the same with the held-out items permuted across users (each
 interest as frequent as it is among held-out items, unrelated to the
 history). ``--compare A B`` splits a paired difference of two models' per-user
-metric (as ``python -m adasplit_env.reproduce.paired``) by these kinds: the
+metric (as ``python -m reproduce.paired``) by these kinds: the
 users where groups could help are the ``earlier`` ones.
 """
 
@@ -52,7 +52,7 @@ from adasplit_env.data.datasets import (
 )
 from adasplit_env.data.split import LeaveOneOutSplit
 from adasplit_env.errors import ConfigError, cli_errors
-from adasplit_env.reproduce.paired import (
+from reproduce.paired import (
     PairedDifference,
     finished_runs,
     paired_difference,
@@ -367,7 +367,7 @@ def difference_by_kind(
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m adasplit_env.reproduce.target_interests",
+        prog="python -m reproduce.target_interests",
         description=__doc__.split("\n\n")[0],
         epilog="Kinds: latest = the interest of the history's last item; earlier = an "
         "interest of the history but not the last item's; new = none of the history's. "

@@ -1,4 +1,4 @@
-"""Command line of the reproduction; see ``python -m adasplit_env.reproduce --help``."""
+"""Command line of the reproduction; see ``python -m reproduce --help``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.io import atomic_write_bytes
-from adasplit_env.reproduce import report
-from adasplit_env.reproduce.experiments import (
+from reproduce import report
+from reproduce.experiments import (
     DEFAULT_DATASETS,
     DEFAULT_SEEDS,
     TARGETS,
@@ -17,7 +17,7 @@ from adasplit_env.reproduce.experiments import (
     experiments,
     with_finished_seeds,
 )
-from adasplit_env.reproduce.runner import run_missing, run_state
+from reproduce.runner import run_missing, run_state
 
 FIGURES = ("figure4", "figure5")
 TITLES = {
@@ -37,7 +37,7 @@ TITLES = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m adasplit_env.reproduce",
+        prog="python -m reproduce",
         description="Run what a paper table or figure needs (reusing finished run dirs) and "
         "write it as markdown (and PNG), our numbers beside the paper's.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
