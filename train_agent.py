@@ -16,13 +16,20 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import MISSING
 from pathlib import Path
 
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
 from agents import AGENTS
-from agents.config import TrainConfig, option_choices, option_type, read_config_file
+from agents.config import (
+    TrainConfig,
+    option_choices,
+    option_fields,
+    option_groups,
+    option_type,
+    read_config_file,
+)
 from agents.verdict import allocation_is_one_group, verdict
 
 
@@ -65,21 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt"
     )
-    for spec in fields(TrainConfig):
-        flag = "--" + spec.name.replace("_", "-")
-        default = spec.default if spec.default is not MISSING else None
-        kwargs = {"default": default, "help": spec.metadata.get("help", "")}
-        if "choices" in spec.metadata:
-            kwargs["choices"] = option_choices(spec)
-        kind = option_type(spec)  # from the annotation: one declaration per option
-        if kind is bool:
-            kwargs.update(type=_bool, metavar="BOOL")
-        elif default is None:
-            kwargs["type"] = {int: _optional_int, float: _optional_float}.get(kind, kind)
-        else:
-            kwargs["type"] = kind
-        parser.add_argument(flag, **kwargs)
+    titles = {
+        "model_options": "the model (Eq. 4-13, 20-22)",
+        "reward": "the reward (Eq. 14-17)",
+        "learner": "the learners (Eq. 18-21; a2c and ppo)",
+    }
+    for section, specs in option_groups().items():
+        group = parser if section is None else parser.add_argument_group(titles[section])
+        for spec in specs:
+            _add_option(group, spec)
     return parser
+
+
+def _add_option(group, spec) -> None:
+    """The flag of one option, from its declaration (default, help, choices, type)."""
+    flag = "--" + spec.name.replace("_", "-")
+    default = spec.default if spec.default is not MISSING else None
+    kwargs = {"default": default, "help": spec.metadata.get("help", "")}
+    if "choices" in spec.metadata:
+        kwargs["choices"] = option_choices(spec)
+    kind = option_type(spec)  # from the annotation: one declaration per option
+    if kind is bool:
+        kwargs.update(type=_bool, metavar="BOOL")
+    elif default is None:
+        kwargs["type"] = {int: _optional_int, float: _optional_float}.get(kind, kind)
+    else:
+        kwargs["type"] = kind
+    group.add_argument(flag, **kwargs)
 
 
 def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
@@ -91,7 +110,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
         if not saved.is_file():
             raise ConfigError(f"{first.resume}: not a run directory (no config.json)")
         base = json.loads(saved.read_text())
-    known = {f.name for f in fields(TrainConfig)}
+    known = {f.name for f in option_fields()}
     if first.config:
         from_file = read_config_file(first.config)
         unknown = sorted(set(from_file) - known)
@@ -104,7 +123,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
             raise ConfigError(f"unknown option(s) in the config: {', '.join(unknown)}")
         parser.set_defaults(**base)
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    values = {f.name: getattr(args, f.name) for f in option_fields()}
     config = TrainConfig.from_dict(values)
     config.validate()
     return config, args.resume

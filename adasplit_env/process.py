@@ -432,7 +432,7 @@ class AllocationProcess:
         likelihood reward is off. The reward reads it detached, and a learner's L_seq
         on this rollout is minus its mean, so the item logits (the costly part with
         max scoring: every group against every item) are computed once per episode."""
-        if self.rewards.likelihood_weight == 0:
+        if self.rewards.likelihood_reward == 0:
             return None
         log_likelihood = torch.zeros(state.batch_size, device=selected.device, dtype=selected.dtype)
         if not bool(at_target.any()):

@@ -56,9 +56,9 @@ def total_reward(
     likelihood: torch.Tensor,
 ) -> torch.Tensor:
     """``r = a (r_loss + lambda_o r_ort) + r_create + w log p(target)`` (Eq. 14-17 with the
-    options' weights ``a`` = ``allocation_weight`` and ``w`` = ``likelihood_weight``)."""
+    options' weights ``a`` = ``allocation_reward_weight`` and ``w`` = ``likelihood_reward``)."""
     return (
-        config.allocation_weight * (allocation + config.lambda_o * orthogonality)
+        config.allocation_reward_weight * (allocation + config.lambda_o * orthogonality)
         + creation
-        + config.likelihood_weight * likelihood
+        + config.likelihood_reward * likelihood
     )

@@ -70,15 +70,15 @@ class ActorCriticAgent(Agent):
         rewards = rollout.rewards.detach()
         values = rollout.values * active
         advantages = generalised_advantages(
-            rewards, values.detach(), rollout.active, config.lambda_d, config.gae_lambda
+            rewards, values.detach(), rollout.active, config.learner.lambda_d, config.learner.gae_lambda
         )
         value_targets = advantages + values.detach()
         policy_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()
         value_loss = 0.5 * ((values - value_targets) ** 2 * active).sum(dim=1).mean()
         entropy = (rollout.entropies * active).sum(dim=1).mean()
-        rl_loss = policy_loss + config.value_coef * value_loss
+        rl_loss = policy_loss + config.learner.value_coef * value_loss
         seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
-        loss = seq_loss + config.beta * rl_loss - config.entropy_coef * entropy
+        loss = seq_loss + config.learner.beta * rl_loss - config.learner.entropy_coef * entropy
         stats = rollout.summary()
         stats.update(
             {

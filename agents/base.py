@@ -281,7 +281,7 @@ class Agent(nn.Module):
         """The paper's policy; with ``rl_gradient policy`` it reads a detached state, so
         that the policy-gradient loss trains the policy head only (not the encoder,
         the embeddings or the group updater through the policy's inputs)."""
-        detach = self.config.rl_gradient == "policy"
+        detach = self.config.learner.rl_gradient == "policy"
         return self.process.policy_logits(state, detach_inputs=detach)
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
@@ -312,7 +312,7 @@ class Agent(nn.Module):
         """The rollout L_seq is trained on: the given (sampled) one, or with
         ``seq_rollout greedy`` an argmax rollout of the same batch, so that the
         recommender learns from the allocations prediction makes."""
-        if self.config.seq_rollout != "greedy":
+        if self.config.learner.seq_rollout != "greedy":
             return rollout
         return run_episodes(self.process, batch, self.policy_logits, greedy=True)
 

@@ -120,7 +120,7 @@ class SB3Agent(Agent):
     def setup(self, trainer: TrainingContext) -> None:
         self.trainer = trainer
         parts = EnvParts(trainer.dataset, self.process, trainer.train_samples)
-        self.env = AllocationSB3VecEnv(parts, self.config.ppo_num_envs, seed=self.config.seed)
+        self.env = AllocationSB3VecEnv(parts, self.config.learner.ppo_num_envs, seed=self.config.seed)
         self.algorithm = self.build_algorithm(self.env)
         self.sb3_policy = self.algorithm.policy  # registered: checkpointed with the agent
         # SB3's own scalars (train/..., rollout/...) next to ours in the run dir.
@@ -194,14 +194,14 @@ class PPOAgent(SB3Agent):
             SlotLogitsPolicy,
             env,
             learning_rate=config.lr,
-            n_steps=config.ppo_n_steps,
+            n_steps=config.learner.ppo_n_steps,
             batch_size=config.batch_size,
-            n_epochs=config.ppo_epochs,
-            gamma=config.lambda_d,
-            gae_lambda=config.gae_lambda,
-            clip_range=config.ppo_clip,
-            ent_coef=config.entropy_coef,
-            vf_coef=config.value_coef,
+            n_epochs=config.learner.ppo_epochs,
+            gamma=config.learner.lambda_d,
+            gae_lambda=config.learner.gae_lambda,
+            clip_range=config.learner.ppo_clip,
+            ent_coef=config.learner.entropy_coef,
+            vf_coef=config.learner.value_coef,
             seed=config.seed,
             device=self.trainer.device,
             policy_kwargs={

@@ -38,11 +38,11 @@ class ReinforceAgent(Agent):
 
     def __init__(self, process, config) -> None:
         super().__init__(process, config)
-        name = config.reinforce_baseline
+        name = config.learner.reinforce_baseline
         self.return_baseline: ReturnBaseline = REINFORCE_BASELINES[name]()
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
-        if self.config.train_path == "parallel":
+        if self.config.learner.train_path == "parallel":
             return self.parallel_loss(batch, generator)
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
         seq_rollout = self.sequence_rollout(rollout, batch)
@@ -60,15 +60,15 @@ class ReinforceAgent(Agent):
         from the rollout. Equal to the sequential loss and gradients for the same
         allocation (``tests/test_parallel.py``)."""
         process = self.process
-        weight = process.rewards.likelihood_weight
-        greedy_seq = self.config.seq_rollout == "greedy"
+        weight = process.rewards.likelihood_reward
+        greedy_seq = self.config.learner.seq_rollout == "greedy"
         start = process.reset(batch)
         with torch.no_grad():
             rollout = run_episodes(
                 process, batch, self.policy_logits, generator=generator, start=start,
                 score_target=False,
             )
-        detach = self.config.rl_gradient == "policy"
+        detach = self.config.learner.rl_gradient == "policy"
         replay = process.replay(
             start,
             rollout.final_state.assignments,
@@ -101,7 +101,7 @@ class ReinforceAgent(Agent):
         """Eq. 19-21 from the rollout's rewards, its (B, T) log-probabilities and L_seq."""
         advantages = self.advantages(rollout, greedy_rollout)
         rl_loss = -(advantages * log_probs).sum(dim=1).mean()
-        loss = seq_loss + self.config.beta * rl_loss
+        loss = seq_loss + self.config.learner.beta * rl_loss
         stats = rollout.summary()
         stats.update(
             {
@@ -133,8 +133,8 @@ class ReinforceAgent(Agent):
         """(B, T) what multiplies ``log pi(a_T | s_T)`` in L_rl: the returns ``G_T`` of
         Eq. 18 less the chosen baseline (:mod:`agents.baselines`; zero once an episode
         is over)."""
-        returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
+        returns = discounted_returns(rollout.rewards.detach(), self.config.learner.lambda_d)
         baseline = self.return_baseline.values(
-            returns, rollout, greedy_rollout, self.config.lambda_d
+            returns, rollout, greedy_rollout, self.config.learner.lambda_d
         )
         return returns - baseline

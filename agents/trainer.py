@@ -136,9 +136,12 @@ class Trainer:
         )
         self.run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
         torch.manual_seed(config.seed)
-        self.rewards = config.reward_config()
+        self.rewards = config.reward
         self.recommender = RECOMMENDERS[config.model].build(
-            config.model_options(), self.dataset.num_users, self.dataset.num_items, self.rewards
+            asdict(config.model_options),
+            self.dataset.num_users,
+            self.dataset.num_items,
+            self.rewards,
         )
         self.model = self.recommender.model
         self.process = self.recommender.process  # None: no allocation to learn or measure
@@ -151,7 +154,7 @@ class Trainer:
             self.agent = resolve_agent(config.algo)(self.process, config).to(self.device)
         else:
             self.agent = SupervisedAgent(self.recommender, config).to(self.device)
-        self.train_samples = self.dataset.split.train_samples(config.max_len)
+        self.train_samples = self.dataset.split.train_samples(config.model_options.max_len)
         evaluated = len(self.dataset.split.evaluated_users())
         if config.eval_users and config.eval_users < evaluated:
             rng = np.random.default_rng(config.seed)
@@ -223,7 +226,7 @@ class Trainer:
                 self.agent.rank_scores,
                 self.dataset,
                 split=split,
-                max_len=self.config.max_len,
+                max_len=self.config.model_options.max_len,
                 exclude_history=self.config.exclude_history,
                 batch_size=256,
                 users=users,

@@ -50,7 +50,7 @@ def allocation_is_one_group(results: dict) -> bool:
 
 def references_for(config) -> tuple[ReferenceRun, ...]:
     """The reference runs measured on the same data and history length, if any."""
-    if config.dataset == "synthetic" and config.max_len == 10 and config.k_core == 5:
+    if config.dataset == "synthetic" and config.model_options.max_len == 10 and config.k_core == 5:
         return SYNTHETIC_REFERENCES
     return ()
 

@@ -26,7 +26,7 @@ class BaselineReinforceAgent(Agent):
 
     def loss(self, batch, generator=None):
         rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
-        returns = discounted_returns(rollout.rewards.detach(), self.config.lambda_d)
+        returns = discounted_returns(rollout.rewards.detach(), self.config.learner.lambda_d)
         active = rollout.active.float()
         steps = returns.shape[1]
         with torch.no_grad():
@@ -37,7 +37,7 @@ class BaselineReinforceAgent(Agent):
         advantages = (returns - self.baseline[:steps]) * active
         rl_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()
         seq_loss = self.sequence_loss(rollout, batch)
-        loss = seq_loss + self.config.beta * rl_loss
+        loss = seq_loss + self.config.learner.beta * rl_loss
         stats = rollout.summary()
         stats.update(
             {

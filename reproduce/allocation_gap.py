@@ -48,7 +48,7 @@ def allocation_gap(
     generator = torch.Generator().manual_seed(seed)
     chosen = samples.subset(torch.randperm(len(samples), generator=generator)[:count])
     # the likelihood reward computes log p(target); its weight does not scale it
-    process = AllocationProcess(model.eval(), RewardConfig(likelihood_weight=1.0))
+    process = AllocationProcess(model.eval(), RewardConfig(likelihood_reward=1.0))
     gaps, greedy_ll, groups_sampled, groups_greedy = [], [], [], []
     with torch.no_grad():
         for batch in chosen.batches(512):

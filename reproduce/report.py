@@ -219,7 +219,7 @@ def baseline_table(
             if "model" not in experiment.overrides:
                 continue
             options = TrainConfig.from_dict({"lr": BASELINE_LR, **experiment.overrides})
-            dropout = options.dropout
+            dropout = options.model_options.dropout
             if dropout is None:
                 dropout = BASELINE_DROPOUT[options.model]
             metrics = read_metrics(experiment, results, stale)

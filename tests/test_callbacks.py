@@ -75,7 +75,7 @@ def test_an_agent_runs_an_epoch_in_the_narrow_context_alone(dataset, tmp_path):
     model = AdaSplitModel(
         ModelConfig(num_users=dataset.num_users, num_items=dataset.num_items, dim=8, max_len=6)
     )
-    agent = ReinforceAgent(AllocationProcess(model, config.reward_config()), config)
+    agent = ReinforceAgent(AllocationProcess(model, config.reward), config)
     samples = dataset.split.train_samples(6)
     context = _Context(agent, samples, tmp_path)
     before = model.item_embeddings.weight.detach().clone()

@@ -73,7 +73,7 @@ def test_same_seed_same_actions_same_trajectory(synthetic):
 
 
 def test_single_vector_and_process_agree(synthetic):
-    model = AdaSplitModel(ModelConfig(synthetic.num_users, synthetic.num_items, dim=16))
+    model = AdaSplitModel(ModelConfig(num_users=synthetic.num_users, num_items=synthetic.num_items, dim=16))
     single = AllocationEnv(synthetic, model=model)
     vector = AllocationVectorEnv(4, synthetic, model=model)
     obs, info = vector.reset(seed=10)

@@ -163,7 +163,7 @@ def test_planted_env_learning_pays():
     every trivial policy, on the same episodes, by several standard errors."""
     env = gym.make_vec(adasplit_env.PLANTED_ENV_ID, 128)
     assert env.parts.dataset.name == "synthetic"
-    assert env.process.rewards.likelihood_weight == 1.0
+    assert env.process.rewards.likelihood_reward == 1.0
     results = {result.policy: result for result in score(env, list(POLICIES), 1024)}
     trivial = max(
         results[name].mean_return for name in ("join_first", "always_create", "uniform_random")

@@ -55,9 +55,9 @@ def sasrec_with_weights_of(model: AdaSplitModel, encoder: str, dataset):
 
 def test_defaults_are_the_papers():
     config = TrainConfig()
-    assert (config.group_start, config.scoring) == ("user", "paper")
-    assert (config.likelihood_reward, config.allocation_reward_weight) == (0.0, 1.0)
-    assert (config.reinforce_baseline, config.rl_gradient) == ("none", "full")
+    assert (config.model_options.group_start, config.model_options.scoring) == ("user", "paper")
+    assert (config.reward.likelihood_reward, config.reward.allocation_reward_weight) == (0.0, 1.0)
+    assert (config.learner.reinforce_baseline, config.learner.rl_gradient) == ("none", "full")
 
 
 @pytest.mark.parametrize("start", ["zero", "learned"])
@@ -152,7 +152,7 @@ def test_best_group_logits_match_the_masked_reference(dataset, scoring):
 
 @pytest.mark.parametrize("scoring", ["paper", "max"])
 def test_likelihood_reward_is_the_targets_log_likelihood_at_the_target_step(dataset, scoring):
-    rewards = RewardConfig(likelihood_weight=2.0, allocation_weight=0.5)
+    rewards = RewardConfig(likelihood_reward=2.0, allocation_reward_weight=0.5)
     process = make_process(dataset, rewards, scoring=scoring, eps=0.9)
     samples = dataset.split.train_samples(6).subset(slice(0, 8))
     generator = torch.Generator().manual_seed(0)
@@ -246,7 +246,7 @@ def test_rl_gradient_policy_stops_at_the_policys_inputs(dataset, tmp_path, rl_gr
     model = init_weights(trainer.agent.model, std=0.3)  # a policy that depends on its inputs
 
     def gradients(beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        trainer.agent.config.beta = beta
+        trainer.agent.config.learner.beta = beta
         trainer.agent.zero_grad()
         torch.manual_seed(0)  # the same dropout masks
         loss, _ = trainer.agent.loss(batch, generator=torch.Generator().manual_seed(0))
@@ -336,7 +336,7 @@ def test_greedy_seq_rollout_trains_l_seq_on_the_argmax_allocation(dataset, tmp_p
     chosen = agent.sequence_rollout(sampled, batch)
     assert torch.equal(chosen.actions, greedy.actions)
     assert torch.allclose(agent.sequence_loss(chosen, batch), agent.sequence_loss(greedy, batch))
-    agent.config.seq_rollout = "sampled"
+    agent.config.learner.seq_rollout = "sampled"
     assert agent.sequence_rollout(sampled, batch) is sampled
 
 
@@ -551,7 +551,7 @@ def test_attend_scoring_weighs_the_groups_by_the_sequence_state(dataset):
 
 
 def test_group_encoder_l_seq_and_likelihood_reward_read_the_encoded_groups(dataset):
-    rewards = RewardConfig(likelihood_weight=1.0, allocation_weight=0.0)
+    rewards = RewardConfig(likelihood_reward=1.0, allocation_reward_weight=0.0)
     process = make_process(dataset, rewards, group_repr="encoder", scoring="lse", eps=0.9)
     samples = dataset.split.train_samples(6).subset(slice(0, 8))
     actions = torch.zeros(8, 7, dtype=torch.int64)
@@ -600,7 +600,7 @@ def test_allocation_gap_is_zero_for_a_fixed_rule_and_matches_the_rollouts(datase
     generator = torch.Generator().manual_seed(3)
     chosen = torch.randperm(len(samples), generator=generator)[:64]
     batch = samples.subset(chosen)
-    scored = AllocationProcess(learned.model, RewardConfig(likelihood_weight=1.0))
+    scored = AllocationProcess(learned.model, RewardConfig(likelihood_reward=1.0))
     sampled = run_episodes(scored, batch, scored.policy_logits, generator=generator)
     greedy = run_episodes(scored, batch, scored.policy_logits, greedy=True)
     by_hand = sampled.target_log_likelihood - greedy.target_log_likelihood

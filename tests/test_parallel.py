@@ -7,6 +7,8 @@ the target's log-likelihood, and so the same loss and gradients.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 import torch
 
@@ -130,7 +132,7 @@ CASES = [
 def test_replay_equals_the_sequential_rollout(dataset, options, detach):
     """Log-probabilities, the history's groups, the target's group and log-likelihood,
     and their gradients, as the sequential rollout computes them for that allocation."""
-    rewards = RewardConfig(likelihood_weight=1.0)
+    rewards = RewardConfig(likelihood_reward=1.0)
     process = make_process(dataset, rewards, eps=1.0, **options)
     samples = samples_of(dataset)
     assignments, _ = sampled_allocation(process, samples)
@@ -207,10 +209,10 @@ def test_parallel_loss_equals_the_sequential_loss(dataset, options, short):
         )
         torch.manual_seed(0)
         model_config = ModelConfig(
-            num_users=dataset.num_users, num_items=dataset.num_items, **config.model_options()
+            num_users=dataset.num_users, num_items=dataset.num_items, **asdict(config.model_options)
         )
         model = init_weights(AdaSplitModel(model_config), std=0.5).eval()
-        agent = ReinforceAgent(AllocationProcess(model, config.reward_config()), config)
+        agent = ReinforceAgent(AllocationProcess(model, config.reward), config)
         batch = samples_of(dataset, short=short)
         assert short == bool((batch.lengths < 5).all())
         loss, stats = agent.loss(batch, torch.Generator().manual_seed(3))

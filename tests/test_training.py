@@ -360,7 +360,7 @@ def test_config_file_and_flag_override(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("epochs: 7\nlambda-o: 0.01\nbatch_size: 32\n")
     config, _ = parse_config(["--config", str(path), "--batch-size", "64"])
-    assert (config.epochs, config.lambda_o, config.batch_size) == (7, 0.01, 64)
+    assert (config.epochs, config.reward.lambda_o, config.batch_size) == (7, 0.01, 64)
     bad = tmp_path / "bad.json"
     bad.write_text('{"epochz": 3}')
     from adasplit_env.errors import ConfigError

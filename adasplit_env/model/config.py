@@ -12,16 +12,14 @@ from adasplit_env.errors import ConfigError
 from adasplit_env.model.join_rules import JOIN_RULES
 from adasplit_env.model.scorers import GROUP_VIEWS, ITEM_SCORERS, READOUTS
 from adasplit_env.model.updaters import GROUP_UPDATERS
+from adasplit_env.options import option
 
 ENCODERS = ("bidirectional", "causal", "none")
 CURRICULA = ("exponential", "linear", "keep", "none")
 GROUP_STARTS = ("user", "zero", "learned")
-# the scorings that read every group of the history, not one routed group per candidate
 ENCODER_BLOCKS = ("paper", "standard")
 # the scorings that read every group of the history, not one routed group per candidate
 GROUP_SCORINGS = tuple(name for name, cls in ITEM_SCORERS.items() if not cls.routes_candidates)
-
-
 
 
 def _one_of(names) -> str:
@@ -39,8 +37,9 @@ def _from_dict(cls, values: dict):
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The recommender and the allocation policy (Eq. 4-13).
+class ModelOptions:
+    """The options of the recommender and the allocation policy (Eq. 4-13), declared
+    once: the training config nests them, the command line is generated from them.
 
     ``max_groups`` bounds the number of groups h (None: ``max_len + 1``).
     ``eps`` is the logit of "create a new group" (Eq. 8); ``temperature``
@@ -81,27 +80,107 @@ class ModelConfig:
     needs ``max`` or ``lse`` scoring).
     """
 
+    dim: int = option(64, "embedding dimension d")
+    max_len: int = option(10, "history length l (paper's best: 10)")
+    encoder: str = option(
+        "bidirectional",
+        "history encoder (Adasplit-Single: causal, -Zero: none)",
+        choices=ENCODERS,
+        adasplit_only=True,
+    )
+    num_layers: int | None = option(None, "transformer blocks (default: AdaSplit 1, SASRec 2)")
+    num_heads: int | None = option(
+        None, "attention heads per block (default: AdaSplit 1, SASRec 2)"
+    )
+    dropout: float | None = option(
+        None,
+        "dropout during training (default: AdaSplit 0.2 in the encoder; "
+        "SASRec 0.5, GRU4Rec 0.3 as in RecBole)",
+    )
+    eps: float = option(
+        0.5, "logit of 'create a new group' (Eq. 8; paper range 0.2-0.8)", adasplit_only=True
+    )
+    temperature: float = option(
+        1.0,
+        "policy temperature (1.0 = the paper's policy; an option beyond it)",
+        adasplit_only=True,
+    )
+    group_updater: str = option(
+        "attn_gru",
+        "group updater: " + GROUP_UPDATERS.help() + ". All but attn_gru go beyond the paper",
+        choices=GROUP_UPDATERS.choices,
+        adasplit_only=True,
+    )
+    max_groups: int | None = option(
+        None, "upper bound on the number of groups h (default max_len + 1)", adasplit_only=True
+    )
+    group_start: str = option(
+        "user",
+        "what groups start from: user (the paper's e_u), zero or learned (shared by all users; "
+        "no per-user parameters). Beyond the paper",
+        choices=GROUP_STARTS,
+        adasplit_only=True,
+    )
+    scoring: str = option(
+        "paper",
+        "item scoring: " + ITEM_SCORERS.help() + ". All but paper go beyond the paper",
+        choices=ITEM_SCORERS.choices,
+        adasplit_only=True,
+    )
+    readout: str = option(
+        "group",
+        "what scores items: " + READOUTS.help() + ". All but group go beyond the paper",
+        choices=READOUTS.choices,
+        adasplit_only=True,
+    )
+    encoder_block: str = option(
+        "paper",
+        "encoder block: paper (Eq. 5 as written, no residual around attention, feed-forward "
+        "width d) or standard (residual, width 4d). Beyond the paper",
+        choices=ENCODER_BLOCKS,
+        adasplit_only=True,
+    )
+    join_logit: str = option(
+        "sigmoid",
+        "a join's logit: " + JOIN_RULES.help() + ". All but sigmoid go beyond the paper",
+        choices=JOIN_RULES.choices,
+        adasplit_only=True,
+    )
+    cluster_count: int = option(
+        20,
+        "with --join-logit cluster: how many co-occurrence clusters the items fall into "
+        "(spherical k-means of the training PPMI's spectral embedding)",
+        adasplit_only=True,
+    )
+    group_repr: str = option(
+        "updater",
+        "what represents a group where items are scored: "
+        + GROUP_VIEWS.help()
+        + ". All but updater go beyond the paper",
+        choices=GROUP_VIEWS.choices,
+        adasplit_only=True,
+    )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# AdaSplit's values of the options left at None (the baselines have their own)
+ADASPLIT_DEFAULTS = {"num_layers": 1, "num_heads": 1, "dropout": 0.2}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig(ModelOptions):
+    """An AdaSplit model: its options (:class:`ModelOptions`, those left at None at
+    AdaSplit's values, ``max_groups`` at ``max_len + 1``) and the dataset's sizes."""
+
     num_users: int
     num_items: int
-    dim: int = 64
-    max_len: int = 10
-    encoder: str = "bidirectional"
-    num_layers: int = 1
-    num_heads: int = 1
-    dropout: float = 0.2
-    eps: float = 0.5
-    temperature: float = 1.0
-    group_updater: str = "attn_gru"
-    max_groups: int | None = None
-    group_start: str = "user"
-    scoring: str = "paper"
-    readout: str = "group"
-    encoder_block: str = "paper"
-    join_logit: str = "sigmoid"
-    cluster_count: int = 20
-    group_repr: str = "updater"
 
     def __post_init__(self) -> None:
+        for name, value in ADASPLIT_DEFAULTS.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.max_groups is None:
             object.__setattr__(self, "max_groups", self.max_len + 1)
         self.validate()
@@ -174,25 +253,43 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """The reward of the allocation MDP (Eq. 14-17).
+    """The reward of the allocation MDP (Eq. 14-17), its options declared once.
 
     ``penalty`` is b1 of the exponential curriculum (lambda = b1 ** T_a), a1 of
     the linear one (lambda = a1 * T_a) and the constant of ``keep``; ``none``
     never penalises. ``lambda_o`` weighs the orthogonality term.
 
-    Beyond the paper (off by default): ``likelihood_weight`` w adds, at the
+    Beyond the paper (off by default): ``likelihood_reward`` w adds, at the
     target step, w times the target's log-likelihood under the recommender's
     scoring rule (so an allocation is rewarded for predicting the target), and
-    ``allocation_weight`` a scales Eq. 14-15 (the creation penalty keeps its own
+    ``allocation_reward_weight`` a scales Eq. 14-15 (the creation penalty keeps its own
     knobs, ``curriculum`` and ``penalty``):
     ``r = a (r_loss + lambda_o r_ort) + r_create + w log p(target)``.
     """
 
-    lambda_o: float = 0.1
-    curriculum: str = "exponential"
-    penalty: float = 1.1
-    likelihood_weight: float = 0.0
-    allocation_weight: float = 1.0
+    lambda_o: float = option(
+        0.1, "weight of the orthogonality reward (Eq. 18)", adasplit_only=True
+    )
+    curriculum: str = option(
+        "exponential", "creation penalty schedule (Eq. 17)", choices=CURRICULA, adasplit_only=True
+    )
+    penalty: float = option(
+        1.1,
+        "b1 (exponential), a1 (linear) or the constant (keep) of the penalty",
+        adasplit_only=True,
+    )
+    likelihood_reward: float = option(
+        0.0,
+        "weight w of a reward at the target step: w * log-likelihood of the target under the "
+        "scoring rule (0: the paper's reward). Beyond the paper",
+        adasplit_only=True,
+    )
+    allocation_reward_weight: float = option(
+        1.0,
+        "scale of the allocation and orthogonality rewards, Eq. 14-15 (1: the paper; the "
+        "creation penalty has --curriculum and --penalty). Beyond the paper",
+        adasplit_only=True,
+    )
 
     def __post_init__(self) -> None:
         if self.curriculum not in CURRICULA:
@@ -201,8 +298,8 @@ class RewardConfig:
             )
         if self.penalty < 0:
             raise ConfigError(f"penalty must be >= 0, got {self.penalty}")
-        if self.likelihood_weight < 0 or self.allocation_weight < 0:
-            raise ConfigError("likelihood_weight and allocation_weight must be >= 0")
+        if self.likelihood_reward < 0 or self.allocation_reward_weight < 0:
+            raise ConfigError("likelihood_reward and allocation_reward_weight must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,6 +313,16 @@ class RewardConfig:
         if legacy != 1.0:
             raise ConfigError(
                 f"paper_weight {legacy} (an earlier version's option) has no exact "
-                "equivalent now: retrain with allocation_weight and the creation penalty"
+                "equivalent now: retrain with allocation_reward_weight and the creation penalty"
             )
+        # checkpoints written before the fields were named as their flags
+        for old, new in _LEGACY_REWARD_KEYS.items():
+            if old in values:
+                values[new] = values.pop(old)
         return _from_dict(cls, values)
+
+
+_LEGACY_REWARD_KEYS = {
+    "likelihood_weight": "likelihood_reward",
+    "allocation_weight": "allocation_reward_weight",
+}
