@@ -10,7 +10,7 @@ out of their ranking (``exclude``); the target itself is never left out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -74,6 +74,17 @@ def metrics_from_ranks(ranks: torch.Tensor | np.ndarray, ks: Iterable[int] = DEF
         out[f"MRR@{k}"] = 100.0 * torch.where(hit, 1.0 / ranks, 0.0).mean().item()
         out[f"HR@{k}"] = 100.0 * hit.double().mean().item()
     return out
+
+
+def split_metrics(ranks: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """The reported metrics (:data:`METRIC_KEYS`) of each split's ranks, as ``metrics.json``
+    holds them: ``{"val": {...}, "test": {...}}``."""
+    return {
+        split: {
+            key: value for key, value in metrics_from_ranks(split_ranks).items() if key in METRIC_KEYS
+        }
+        for split, split_ranks in ranks.items()
+    }
 
 
 def full_ranking_metrics(

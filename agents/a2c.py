@@ -70,7 +70,11 @@ class ActorCriticAgent(Agent):
         rewards = rollout.rewards.detach()
         values = rollout.values * active
         advantages = generalised_advantages(
-            rewards, values.detach(), rollout.active, config.learner.lambda_d, config.learner.gae_lambda
+            rewards,
+            values.detach(),
+            rollout.active,
+            config.learner.lambda_d,
+            config.learner.gae_lambda,
         )
         value_targets = advantages + values.detach()
         policy_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()

@@ -304,6 +304,18 @@ class Agent(nn.Module):
             trainer.optimize(loss, stats)
             bar.set_postfix(trainer.bar_postfix())
 
+    def joint_loss(
+        self, rollout: Rollout, seq_loss: torch.Tensor, rl_loss: torch.Tensor
+    ) -> tuple[torch.Tensor, dict]:
+        """Eq. 21, ``L = L_seq + beta * L_rl``, with the update's standard stats (the
+        rollout's summary and the three losses) for the logs."""
+        loss = seq_loss + self.config.learner.beta * rl_loss
+        stats = rollout.summary()
+        stats["losses/seq"] = seq_loss.item()
+        stats["losses/rl"] = rl_loss.item()
+        stats["losses/total"] = loss.item()
+        return loss, stats
+
     def trainable_parameters(self):
         """What the trainer's Adam optimises (default: everything, recommender included)."""
         return self.parameters()

@@ -101,15 +101,7 @@ class ReinforceAgent(Agent):
         """Eq. 19-21 from the rollout's rewards, its (B, T) log-probabilities and L_seq."""
         advantages = self.advantages(rollout, greedy_rollout)
         rl_loss = -(advantages * log_probs).sum(dim=1).mean()
-        loss = seq_loss + self.config.learner.beta * rl_loss
-        stats = rollout.summary()
-        stats.update(
-            {
-                "losses/seq": seq_loss.item(),
-                "losses/rl": rl_loss.item(),
-                "losses/total": loss.item(),
-            }
-        )
+        loss, stats = self.joint_loss(rollout, seq_loss, rl_loss)
         if greedy_rollout is not None:
             # an episode's return (as charts/episode_return) less the argmax episode's
             gap = rollout.rewards.detach().sum(1) - greedy_rollout.rewards.detach().sum(1)

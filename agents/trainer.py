@@ -35,7 +35,7 @@ from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
 from adasplit_env.evaluation import USER_RANKS_FILE, evaluate_ranks, write_user_ranks
 from adasplit_env.io import atomic_write_json, show_progress
-from adasplit_env.metrics import METRIC_KEYS, format_metrics_table, metrics_from_ranks
+from adasplit_env.metrics import format_metrics_table, metrics_from_ranks, split_metrics
 from adasplit_env.recommenders import RECOMMENDERS
 from agents import resolve_agent
 from agents.base import Agent, shard_batch
@@ -392,14 +392,7 @@ class Trainer:
         """Best weights, every user: validation and test metrics -> metrics.json."""
         start = time.perf_counter()
         ranks, greedy_by_split = self.rank_with_best()
-        results = {
-            split: {
-                key: value
-                for key, value in metrics_from_ranks(split_ranks).items()
-                if key in METRIC_KEYS
-            }
-            for split, split_ranks in ranks.items()
-        }
+        results = split_metrics(ranks)
         epochs = self.progress.epoch
         results.update(
             seconds_per_epoch=self.progress.train_seconds / max(epochs, 1),

@@ -36,14 +36,5 @@ class BaselineReinforceAgent(Agent):
             )
         advantages = (returns - self.baseline[:steps]) * active
         rl_loss = -(advantages * rollout.log_probs).sum(dim=1).mean()
-        seq_loss = self.sequence_loss(rollout, batch)
-        loss = seq_loss + self.config.learner.beta * rl_loss
-        stats = rollout.summary()
-        stats.update(
-            {
-                "losses/seq": seq_loss.item(),
-                "losses/rl": rl_loss.item(),
-                "losses/total": loss.item(),
-            }
-        )
-        return loss, stats
+        # Eq. 21, L = L_seq + beta * L_rl, and the standard log tags
+        return self.joint_loss(rollout, self.sequence_loss(rollout, batch), rl_loss)

@@ -29,7 +29,7 @@ from adasplit_env.evaluation import (
     write_user_ranks,
 )
 from adasplit_env.io import atomic_write_json
-from adasplit_env.metrics import METRIC_KEYS, metrics_from_ranks
+from adasplit_env.metrics import split_metrics
 from agents.config import TrainConfig
 from reproduce.experiments import Experiment, comparable, expected_options
 
@@ -92,14 +92,7 @@ def run_popularity(state: RunState, data_dir: str | None) -> None:
         split: evaluate_ranks(scorer, dataset, split, options["max_len"])
         for split in ("val", "test")
     }
-    results = {
-        split: {
-            key: value
-            for key, value in metrics_from_ranks(split_ranks).items()
-            if key in METRIC_KEYS
-        }
-        for split, split_ranks in ranks.items()
-    }
+    results = split_metrics(ranks)
     results["total_seconds"] = time.perf_counter() - start
     state.run_dir.mkdir(parents=True, exist_ok=True)
     write_user_ranks(state.run_dir / USER_RANKS_FILE, ranks)

@@ -1,8 +1,6 @@
 """Every learner trains a few updates end to end; the plug-in example runs from the command line."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from agents.a2c import generalised_advantages
 from agents.base import EPISODE_TAGS, run_episodes
 from agents.config import TrainConfig
 from agents.trainer import Trainer
-from tests.conftest import REPO
+from tests.cli import QUICK_RUN, run_cli
 
 SMALL = SyntheticConfig(num_users=120, num_groups=4, items_per_group=12, max_length=14, seed=1)
 
@@ -130,30 +128,8 @@ def test_gae_reduces_to_return_minus_value():
 @pytest.mark.slow
 def test_plugin_example_runs_from_the_command_line(tmp_path):
     run = tmp_path / "plugin"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "train_agent.py",
-            "--algo",
-            "examples.baseline_reinforce:BaselineReinforceAgent",
-            "--epochs",
-            "1",
-            "--dim",
-            "8",
-            "--eval-users",
-            "100",
-            "--threads",
-            "1",
-            "--progress",
-            "false",
-            "--run-dir",
-            str(run),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    plugin = "examples.baseline_reinforce:BaselineReinforceAgent"
+    result = run_cli("--algo", plugin, *QUICK_RUN, "--run-dir", str(run))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert np.isfinite(metrics["test"]["NDCG@10"])

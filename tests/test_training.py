@@ -1,7 +1,6 @@
 """End-to-end training: it learns, it writes its run dir, it resumes, it refuses bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from agents.base import EPISODE_TAGS
 from agents.config import TrainConfig
 from agents.trainer import Trainer
 from reproduce.paired import backfill
-from tests.conftest import REPO
+from tests.cli import QUICK_RUN, QUIET, REPO, run_cli
 
 SMALL = SyntheticConfig(num_users=150, num_groups=4, items_per_group=12, max_length=16, seed=0)
 
@@ -166,40 +165,11 @@ def test_adjusted_rand_index_by_hand():
     assert adjusted_rand_index([3, 4, 5, 6], [0, 0, 1, 1]) == pytest.approx(0.0)
 
 
-def run_cli(*args, **kwargs):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run(
-        [sys.executable, "train_agent.py", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        **kwargs,
-    )
-
-
 @pytest.mark.slow
 def test_interrupt_then_resume(tmp_path):
     run = tmp_path / "run"
-    args = [
-        "--epochs",
-        "4",
-        "--dim",
-        "16",
-        "--batch-size",
-        "128",
-        "--eval-users",
-        "100",
-        "--threads",
-        "1",
-        "--progress",
-        "false",
-        "--patience",
-        "0",
-        "--run-dir",
-        str(run),
-    ]
+    args = ["--epochs", "4", "--dim", "16", "--batch-size", "128", *QUIET, "--patience", "0"]
+    args += ["--run-dir", str(run)]
     proc = subprocess.Popen(
         [sys.executable, "train_agent.py", *args],
         cwd=REPO,
@@ -282,20 +252,7 @@ def test_eval_rec_and_env_load_the_checkpoint(tmp_path, small_dataset):
 @pytest.mark.slow
 def test_cli_checkpoint_round_trip(tmp_path):
     run = tmp_path / "run"
-    trained = run_cli(
-        "--epochs",
-        "1",
-        "--dim",
-        "8",
-        "--eval-users",
-        "100",
-        "--threads",
-        "1",
-        "--progress",
-        "false",
-        "--run-dir",
-        str(run),
-    )
+    trained = run_cli(*QUICK_RUN, "--run-dir", str(run))
     assert trained.returncode == 0, trained.stderr
     out = tmp_path / "eval.json"
     evaluated = subprocess.run(
