@@ -14,7 +14,7 @@ import platform
 import re
 import signal
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -26,10 +26,8 @@ from tqdm.auto import tqdm
 from adasplit_env.analysis.allocation_quality import (
     Allocation,
     allocate_split,
-    allocation_quality,
-    quality_of,
 )
-from adasplit_env.analysis.coherence import coherence_of
+from adasplit_env.analysis.summary import allocation_summary
 from adasplit_env.checkpoint import make_payload, read_checkpoint
 from adasplit_env.data.datasets import Dataset, load_dataset, synthetic_spec
 from adasplit_env.errors import CheckpointError, ConfigError
@@ -409,31 +407,12 @@ class Trainer:
             history=self.progress.history,
         )
         if self.recommender.allocates:
-            # the greedy pass of the ranking: the groups per user and, on planted data, the ARI
-            allocation = greedy_by_split["test"]
-            greedy = quality_of(allocation, self.dataset)
-            results["groups_per_user"] = greedy.groups_per_user
-            results["filled_groups_per_user"] = greedy.filled_groups_per_user
-            # whether the groups look like interests (co-occurrence) or time segments
-            coherence = coherence_of(allocation, self.dataset.split, seed=self.config.seed)
-            results["group_coherence"] = {"split": "test", **asdict(coherence)}
-            if self.dataset.item_groups is not None:
-                chance = allocation_quality(
-                    self.process, self.dataset, "test", policy="random", seed=self.config.seed
+            # the greedy pass of the test ranking: groups, coherence and (planted data) ARI
+            results.update(
+                allocation_summary(
+                    self.process, self.dataset, greedy_by_split["test"], "test", self.config.seed
                 )
-                # the control every allocation is judged against: everything in one group
-                one_group = quality_of(
-                    replace(allocation, assignments=np.where(allocation.histories != 0, 0, -1)),
-                    self.dataset,
-                )
-                results["planted_groups_per_user"] = greedy.planted_groups_per_user
-                for suffix, quality in (
-                    ("", greedy),
-                    ("_random", chance),
-                    ("_one_group", one_group),
-                ):
-                    results[f"allocation_ari{suffix}"] = quality.all_users
-                    results[f"allocation_ari_multi_interest{suffix}"] = quality.multi_interest
+            )
         # Wall time of the whole run: training, per-epoch validation, this report.
         results["final_eval_seconds"] = time.perf_counter() - start
         results["total_seconds"] = (
