@@ -35,19 +35,17 @@ __all__ = [
     "read_config_file",
 ]
 
-_opt = option
-
 
 @dataclass
 class LearnerConfig:
     """How the learners train the allocation policy (Eq. 18-21 and the other learners'
     knobs); ``reinforce`` reads the first group, ``a2c`` and ``ppo`` the second too."""
 
-    beta: float = _opt(
+    beta: float = option(
         0.1, "weight of L_rl in L = L_seq + beta * L_rl (Eq. 21)", adasplit_only=True
     )
-    lambda_d: float = _opt(0.9, "discount of future rewards (Eq. 18)", adasplit_only=True)
-    reinforce_baseline: str = _opt(
+    lambda_d: float = option(0.9, "discount of future rewards (Eq. 18)", adasplit_only=True)
+    reinforce_baseline: str = option(
         "none",
         "reinforce: what each step's return is reduced by: "
         + REINFORCE_BASELINES.help()
@@ -55,21 +53,21 @@ class LearnerConfig:
         choices=REINFORCE_BASELINES.choices,
         adasplit_only=True,
     )
-    rl_gradient: str = _opt(
+    rl_gradient: str = option(
         "full",
         "where L_rl's gradient goes: full (policy, encoder, embeddings: the paper) or policy "
         "(stopped at the policy's inputs)",
         choices=("full", "policy"),
         adasplit_only=True,
     )
-    seq_rollout: str = _opt(
+    seq_rollout: str = option(
         "sampled",
         "which allocation L_seq is trained on: sampled (the paper: the rollout L_rl uses) or "
         "greedy (a second, argmax rollout: the allocation prediction makes). Beyond the paper",
         choices=("sampled", "greedy"),
         adasplit_only=True,
     )
-    train_path: str = _opt(
+    train_path: str = option(
         "sequential",
         "how reinforce computes its loss: sequential (every MDP step with its graph) or "
         "parallel (the allocation sampled without gradients, then the groups, every step's "
@@ -79,17 +77,19 @@ class LearnerConfig:
         choices=("sequential", "parallel"),
     )
     # other learners (ignored by reinforce)
-    gae_lambda: float = _opt(0.95, "a2c: GAE lambda (1.0: return minus value)", adasplit_only=True)
-    value_coef: float = _opt(0.5, "a2c, ppo: weight of the value loss", adasplit_only=True)
-    entropy_coef: float = _opt(0.0, "a2c, ppo: weight of the entropy bonus", adasplit_only=True)
-    ppo_n_steps: int = _opt(
+    gae_lambda: float = option(
+        0.95, "a2c: GAE lambda (1.0: return minus value)", adasplit_only=True
+    )
+    value_coef: float = option(0.5, "a2c, ppo: weight of the value loss", adasplit_only=True)
+    entropy_coef: float = option(0.0, "a2c, ppo: weight of the entropy bonus", adasplit_only=True)
+    ppo_n_steps: int = option(
         64, "ppo: environment steps per sub-env between updates", adasplit_only=True
     )
-    ppo_num_envs: int = _opt(
+    ppo_num_envs: int = option(
         64, "ppo: episodes stepped together (SB3 VecEnv size)", adasplit_only=True
     )
-    ppo_epochs: int = _opt(4, "ppo: optimisation epochs per rollout", adasplit_only=True)
-    ppo_clip: float = _opt(0.2, "ppo: clip range", adasplit_only=True)
+    ppo_epochs: int = option(4, "ppo: optimisation epochs per rollout", adasplit_only=True)
+    ppo_clip: float = option(0.2, "ppo: clip range", adasplit_only=True)
 
     def validate(self) -> None:
         if not 0.0 <= self.lambda_d <= 1.0:
@@ -100,69 +100,69 @@ class LearnerConfig:
 
 @dataclass(init=False)
 class TrainConfig:
-    algo: str = _opt(
+    algo: str = option(
         "reinforce",
         "learner: a registered name or package.module:Class (AdaSplit only)",
         adasplit_only=True,
     )
-    model: str = _opt(
+    model: str = option(
         "adasplit",
         "recommender: " + RECOMMENDERS.help(),
         choices=RECOMMENDERS.choices,
     )
-    dataset: str = _opt(
+    dataset: str = option(
         "synthetic",
         "synthetic (or synthetic:field=value,... with the generator's fields, e.g. "
         "synthetic:noise=1.0), lastfm, garden, baby, beauty, or a file path",
     )
-    data_dir: str | None = _opt(
+    data_dir: str | None = option(
         None, "folder of <name>/interactions.tsv.gz (default $ADASPLIT_DATA, else ./data)"
     )
-    format: str | None = _opt(
+    format: str | None = option(
         None,
         "format of a --dataset file (default: detected from its name)",
         choices=FORMATS,
     )
-    k_core: int = _opt(5, "k of the iterative k-core filter")
+    k_core: int = option(5, "k of the iterative k-core filter")
     # optimisation
-    epochs: int = _opt(100, "maximum number of epochs over the training samples")
-    batch_size: int = _opt(256, "samples (episodes) per update")
-    lr: float = _opt(
+    epochs: int = option(100, "maximum number of epochs over the training samples")
+    batch_size: int = option(256, "samples (episodes) per update")
+    lr: float = option(
         5e-3,
         "Adam learning rate (the default lets the main job converge in about 30 epochs; "
         "the reproduction's configs use 1e-3)",
     )
-    weight_decay: float = _opt(0.0, "Adam weight decay")
-    compile: bool = _opt(
+    weight_decay: float = option(0.0, "Adam weight decay")
+    compile: bool = option(
         False,
         "torch.compile the MDP step and the policy (each slot width compiles on first use, "
         "minutes on a CPU; see benchmarks/README.md for where it helps)",
         adasplit_only=True,
     )
-    fused_adam: bool = _opt(
+    fused_adam: bool = option(
         False,
         "Adam as one fused kernel per step (torch's fused=True): the same update up to "
         "float rounding, several times faster over the embedding tables",
     )
-    patience: int = _opt(
+    patience: int = option(
         10, "stop after this many evaluations without a better validation NDCG@10 (0: never)"
     )
-    seed: int = _opt(0, "seed of weights, sampling and shuffling")
+    seed: int = option(0, "seed of weights, sampling and shuffling")
     # evaluation
-    eval_every: int = _opt(1, "validate every N epochs")
-    eval_users: int = _opt(
+    eval_every: int = option(1, "validate every N epochs")
+    eval_users: int = option(
         2000, "validate on a fixed seeded subset of N users (0: all); final numbers use all"
     )
-    exclude_history: bool = _opt(False, "leave history items out of the ranking")
+    exclude_history: bool = option(False, "leave history items out of the ranking")
     # running
-    device: str = _opt(
+    device: str = option(
         "auto", "auto (cuda when present), cpu or cuda", choices=("auto", "cpu", "cuda")
     )
-    threads: int = _opt(0, "torch CPU threads (0: torch's default)")
-    run_dir: str | None = _opt(
+    threads: int = option(0, "torch CPU threads (0: torch's default)")
+    run_dir: str | None = option(
         None, "where to write logs and checkpoints (default runs/<dataset>-<algo>-<time>)"
     )
-    progress: bool = _opt(True, "show progress bars (only when stderr is a terminal)")
+    progress: bool = option(True, "show progress bars (only when stderr is a terminal)")
     # the sections, each declared where it is used
     model_options: ModelOptions = field(default_factory=ModelOptions)
     reward: RewardConfig = field(default_factory=RewardConfig)

@@ -90,7 +90,9 @@ def test_the_cli_lists_the_sections_options_under_their_headings():
     described = text[text.index("\noptions:") :]  # after the usage line, which lists all
     position = text.index
     assert model < position("\n  --join-logit", model) < reward < learner
-    assert reward < position("\n  --penalty", reward) < learner < position("\n  --ppo-clip", learner)
+    assert (
+        reward < position("\n  --penalty", reward) < learner < position("\n  --ppo-clip", learner)
+    )
     assert "\n  --join-logit" not in described[: described.index("\nthe model (")]
     config, _ = parse_config(["--join-logit", "cluster", "--scoring", "max", "--beta", "0.5"])
     assert (config.model_options.join_logit, config.learner.beta) == ("cluster", 0.5)

@@ -51,9 +51,17 @@ FORBIDDEN = [
     (("agents",), ("reproduce",)),
     (
         ("adasplit_env", "data"),
-        ("adasplit_env.model", "adasplit_env.process", "adasplit_env.envs", "adasplit_env.analysis"),
+        (
+            "adasplit_env.model",
+            "adasplit_env.process",
+            "adasplit_env.envs",
+            "adasplit_env.analysis",
+        ),
     ),
-    (("adasplit_env", "model"), ("adasplit_env.process", "adasplit_env.envs", "adasplit_env.analysis")),
+    (
+        ("adasplit_env", "model"),
+        ("adasplit_env.process", "adasplit_env.envs", "adasplit_env.analysis"),
+    ),
     (("adasplit_env", "process.py"), ("adasplit_env.envs", "adasplit_env.analysis")),
     (("adasplit_env", "rewards.py"), ("adasplit_env.process", "adasplit_env.envs")),
     (("adasplit_env", "envs", "core.py"), ("adasplit_env.analysis",)),

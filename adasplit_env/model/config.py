@@ -267,9 +267,7 @@ class RewardConfig:
     ``r = a (r_loss + lambda_o r_ort) + r_create + w log p(target)``.
     """
 
-    lambda_o: float = option(
-        0.1, "weight of the orthogonality reward (Eq. 18)", adasplit_only=True
-    )
+    lambda_o: float = option(0.1, "weight of the orthogonality reward (Eq. 18)", adasplit_only=True)
     curriculum: str = option(
         "exponential", "creation penalty schedule (Eq. 17)", choices=CURRICULA, adasplit_only=True
     )
