@@ -21,6 +21,7 @@ from pathlib import Path
 
 from adasplit_env.errors import ConfigError, cli_errors
 from adasplit_env.metrics import METRIC_KEYS, format_metrics_table
+from adasplit_env.options import flag
 from agents import AGENTS
 from agents.config import (
     TrainConfig,
@@ -86,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_option(group, spec) -> None:
     """The flag of one option, from its declaration (default, help, choices, type)."""
-    flag = "--" + spec.name.replace("_", "-")
     default = spec.default if spec.default is not MISSING else None
     kwargs = {"default": default, "help": spec.metadata.get("help", "")}
     if "choices" in spec.metadata:
@@ -98,7 +98,7 @@ def _add_option(group, spec) -> None:
         kwargs["type"] = {int: _optional_int, float: _optional_float}.get(kind, kind)
     else:
         kwargs["type"] = kind
-    group.add_argument(flag, **kwargs)
+    group.add_argument(flag(spec), **kwargs)
 
 
 def parse_config(argv: list[str] | None) -> tuple[TrainConfig, str | None]:

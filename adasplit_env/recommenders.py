@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from adasplit_env.baselines.models import BASELINE_DROPOUT, BaselineConfig, build_baseline
-from adasplit_env.data.split import Samples
+from adasplit_env.data.split import LeaveOneOutSplit, Samples
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.process import AllocationProcess
 from adasplit_env.registry import Registry
-from adasplit_env.scoring import rank_scores, score_all_items
+from adasplit_env.scoring import allocate_greedily, rank_scores, score_all_items
 
 RECOMMENDERS: Registry = Registry("recommender")
 
@@ -69,6 +69,10 @@ class Recommender:
     @property
     def device(self) -> torch.device:
         return self.model.item_embeddings.weight.device
+
+    def fit(self, split: LeaveOneOutSplit, seed: int) -> None:
+        """Whatever the model computes from the training data before training (nothing
+        by default)."""
 
     def to(self, device: str | torch.device) -> Recommender:
         self.model.to(device)
@@ -108,9 +112,8 @@ class AdaSplit(Recommender):
 
     @classmethod
     def build(cls, options, num_users, num_items, rewards):
-        known = {f.name for f in fields(ModelConfig)}
-        chosen = {k: v for k, v in options.items() if k in known and v is not None}
-        config = ModelConfig(num_users=num_users, num_items=num_items, **chosen)
+        # ModelConfig gives the options left at None AdaSplit's values
+        config = ModelConfig(num_users=num_users, num_items=num_items, **options)
         return cls(AdaSplitModel(config), rewards)
 
     @classmethod
@@ -120,14 +123,15 @@ class AdaSplit(Recommender):
             RewardConfig.from_dict(dict(payload["reward_config"])),
         )
 
+    def fit(self, split, seed):
+        self.model.policy.fit(split, seed=seed)  # the cluster rule fits its clusters
+
     def loss(self, batch, generator=None):
         """Eq. 20's L_seq on the allocation prediction makes: the history and the target
         allocated by the policy's argmax (section 3.3), the target scored by the scoring
         rule. No L_rl: the RL learners (``agents``) train the policy."""
         process = self.process
-        history = process.allocate_history_greedily(batch)
-        actions = process.policy_logits(history).argmax(dim=1)
-        _, step = process.step(history, actions, score_target=False)
+        history, _, step = allocate_greedily(process, batch, score_target=False)
         log_likelihood = process.target_log_likelihood(
             step.selected_group_repr,
             process.scoring_group_reprs(history),
@@ -152,20 +156,12 @@ class _Baseline(Recommender):
 
     @classmethod
     def build(cls, options, num_users, num_items, rewards):
-        def chosen(name, default):
-            value = options.get(name)
-            return default if value is None else value
-
-        config = BaselineConfig(
-            kind=cls.name,
-            num_users=num_users,
-            num_items=num_items,
-            dim=chosen("dim", 64),
-            max_len=chosen("max_len", 10),
-            num_layers=chosen("num_layers", 2),
-            num_heads=chosen("num_heads", 2),
-            dropout=chosen("dropout", BASELINE_DROPOUT[cls.name]),
-        )
+        # the options a baseline has (dim, max_len, layers, heads, dropout); left at None,
+        # BaselineConfig's defaults hold, and dropout is RecBole's for this model
+        own = {f.name for f in fields(BaselineConfig)} - {"kind", "num_users", "num_items"}
+        chosen = {name: options[name] for name in own if options.get(name) is not None}
+        chosen.setdefault("dropout", BASELINE_DROPOUT[cls.name])
+        config = BaselineConfig(kind=cls.name, num_users=num_users, num_items=num_items, **chosen)
         return cls(build_baseline(config))
 
     @classmethod

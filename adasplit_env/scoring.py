@@ -230,10 +230,17 @@ def _pair_router(policy, groups: _GreedyGroups):
     return route
 
 
+def allocate_greedily(process: AllocationProcess, samples: Samples, score_target: bool = True):
+    """Section 3.3: each history allocated by argmax actions, then the target's argmax
+    group: ``(history_state, final_state, target_step)``, with the graph where gradients
+    are on."""
+    history = process.allocate_history_greedily(samples)
+    actions = process.policy_logits(history).argmax(dim=1)
+    final, step = process.step(history, actions, score_target=score_target)
+    return history, final, step
+
+
 def allocate_for_prediction(process: AllocationProcess, samples: Samples):
     """Greedy history allocation plus the target's argmax group (no update), as at prediction."""
     with torch.no_grad():
-        state = process.allocate_history_greedily(samples)
-        actions = process.policy_logits(state).argmax(dim=1)
-        final, _ = process.step(state, actions)
-    return final
+        return allocate_greedily(process, samples)[1]

@@ -82,16 +82,8 @@ class ActorCriticAgent(Agent):
         entropy = (rollout.entropies * active).sum(dim=1).mean()
         rl_loss = policy_loss + config.learner.value_coef * value_loss
         seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
-        loss = seq_loss + config.learner.beta * rl_loss - config.learner.entropy_coef * entropy
-        stats = rollout.summary()
-        stats.update(
-            {
-                "losses/seq": seq_loss.item(),
-                "losses/rl": rl_loss.item(),
-                "losses/policy": policy_loss.item(),
-                "losses/value": value_loss.item(),
-                "losses/total": loss.item(),
-                "charts/mean_value": (values.sum() / active.sum()).item(),
-            }
-        )
+        loss, stats = self.joint_loss(rollout, seq_loss, rl_loss, entropy=entropy)
+        stats["losses/policy"] = policy_loss.item()
+        stats["losses/value"] = value_loss.item()
+        stats["charts/mean_value"] = (values.sum() / active.sum()).item()
         return loss, stats

@@ -305,11 +305,18 @@ class Agent(nn.Module):
             bar.set_postfix(trainer.bar_postfix())
 
     def joint_loss(
-        self, rollout: Rollout, seq_loss: torch.Tensor, rl_loss: torch.Tensor
+        self,
+        rollout: Rollout,
+        seq_loss: torch.Tensor,
+        rl_loss: torch.Tensor,
+        entropy: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict]:
-        """Eq. 21, ``L = L_seq + beta * L_rl``, with the update's standard stats (the
+        """Eq. 21, ``L = L_seq + beta * L_rl``, less ``entropy_coef * entropy`` where a
+        learner gives its policy's entropy (a2c), with the update's standard stats (the
         rollout's summary and the three losses) for the logs."""
         loss = seq_loss + self.config.learner.beta * rl_loss
+        if entropy is not None:
+            loss = loss - self.config.learner.entropy_coef * entropy
         stats = rollout.summary()
         stats["losses/seq"] = seq_loss.item()
         stats["losses/rl"] = rl_loss.item()

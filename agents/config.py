@@ -12,6 +12,7 @@ dir are flat (the flag names); ``TrainConfig(dim=8, beta=0.5)`` and
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -187,8 +188,8 @@ class TrainConfig:
                 setattr(self, name, value)
             else:
                 overrides[owners[name]][name] = value
-        for spec in fields(self):
-            if spec.name not in self.SECTIONS and spec.name not in options:
+        for spec in option_groups()[None]:
+            if spec.name not in options:
                 setattr(self, spec.name, spec.default)
         for name, cls in self.SECTIONS.items():
             # a fresh section object: configs never share a mutable learner section
@@ -216,11 +217,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Every option by its flag's name, flat (as ``config.json`` holds them)."""
-        flat = {
-            spec.name: getattr(self, spec.name)
-            for spec in fields(self)
-            if spec.name not in self.SECTIONS
-        }
+        flat = {spec.name: getattr(self, spec.name) for spec in option_groups()[None]}
         for name in self.SECTIONS:
             flat.update(asdict(getattr(self, name)))
         return flat
@@ -243,12 +240,14 @@ class TrainConfig:
         return cls(**{name: checked(specs[name], value) for name, value in flat.items()})
 
 
-def option_groups() -> dict[str | None, list[Field]]:
-    """The options as dataclass fields by section (None: the run's own)."""
-    groups: dict[str | None, list[Field]] = {
-        None: [spec for spec in fields(TrainConfig) if spec.name not in TrainConfig.SECTIONS]
+@functools.cache
+def option_groups() -> dict[str | None, tuple[Field, ...]]:
+    """The options as dataclass fields by section (None: the run's own); the fields do
+    not change at run time, so this is read once."""
+    groups: dict[str | None, tuple[Field, ...]] = {
+        None: tuple(spec for spec in fields(TrainConfig) if spec.name not in TrainConfig.SECTIONS)
     }
-    groups.update({name: list(fields(cls)) for name, cls in TrainConfig.SECTIONS.items()})
+    groups.update({name: fields(cls) for name, cls in TrainConfig.SECTIONS.items()})
     return groups
 
 
@@ -257,16 +256,12 @@ def option_fields() -> list[Field]:
     return [spec for group in option_groups().values() for spec in group]
 
 
+@functools.cache
 def _option_owners() -> dict[str, str | None]:
     """Each option's section (None: the run's own)."""
-    owners: dict[str, str | None] = {
-        spec.name: None for spec in fields(TrainConfig) if spec.name not in TrainConfig.SECTIONS
-    }
-    for section, cls in TrainConfig.SECTIONS.items():
-        for spec in fields(cls):
-            if spec.name in owners:
-                raise TypeError(f"option {spec.name!r} is declared twice")
-            owners[spec.name] = section
+    owners = {spec.name: section for section, specs in option_groups().items() for spec in specs}
+    if len(owners) != len(option_fields()):
+        raise TypeError("an option is declared in two sections")
     return owners
 
 

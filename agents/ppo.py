@@ -120,7 +120,9 @@ class SB3Agent(Agent):
     def setup(self, trainer: TrainingContext) -> None:
         self.trainer = trainer
         parts = EnvParts(trainer.dataset, self.process, trainer.train_samples)
-        self.env = AllocationSB3VecEnv(parts, self.config.learner.ppo_num_envs, seed=self.config.seed)
+        self.env = AllocationSB3VecEnv(
+            parts, self.config.learner.ppo_num_envs, seed=self.config.seed
+        )
         self.algorithm = self.build_algorithm(self.env)
         self.sb3_policy = self.algorithm.policy  # registered: checkpointed with the agent
         # SB3's own scalars (train/..., rollout/...) next to ours in the run dir.

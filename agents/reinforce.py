@@ -65,7 +65,11 @@ class ReinforceAgent(Agent):
         start = process.reset(batch)
         with torch.no_grad():
             rollout = run_episodes(
-                process, batch, self.policy_logits, generator=generator, start=start,
+                process,
+                batch,
+                self.policy_logits,
+                generator=generator,
+                start=start,
                 score_target=False,
             )
         detach = self.config.learner.rl_gradient == "policy"
@@ -84,7 +88,11 @@ class ReinforceAgent(Agent):
             # of it (the greedy L_seq's) will compute it with its graph anyway
             with torch.no_grad():
                 greedy_rollout = run_episodes(
-                    process, batch, self.policy_logits, greedy=True, start=start,
+                    process,
+                    batch,
+                    self.policy_logits,
+                    greedy=True,
+                    start=start,
                     score_target=not greedy_seq,
                 )
         if greedy_seq:

@@ -143,8 +143,7 @@ class Trainer:
         )
         self.model = self.recommender.model
         self.process = self.recommender.process  # None: no allocation to learn or measure
-        if self.recommender.allocates:
-            self.model.policy.fit(self.dataset.split, seed=config.seed)
+        self.recommender.fit(self.dataset.split, config.seed)
         self.recommender.to(self.device)
         if self.recommender.allocates:
             if config.compile:
