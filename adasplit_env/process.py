@@ -37,6 +37,7 @@ from adasplit_env.data.split import Samples
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import RewardConfig
 from adasplit_env.model.join_rules import AllocationView, JoinQuery, group_dots, masked_softmax
+from adasplit_env.model.updaters import GroupVersions
 from adasplit_env.rewards import REWARD_TERMS, creation_penalty, orthogonality_reward, total_reward
 
 
@@ -171,7 +172,7 @@ class Replay:
     """What :meth:`AllocationProcess.replay` computes for B episodes and their given
     allocation, by step position (P = L + 1: the history, then the target)."""
 
-    group_states: torch.Tensor  # (B, P, G, d) the groups before each position (p_i, Eq. 9-11)
+    group_versions: GroupVersions  # every group state (p_i, Eq. 9-11) along the allocation
     num_groups: torch.Tensor  # (B, P) int64 h before each position
     log_probs: torch.Tensor  # (B, P) log pi(a_T | s_T) of the allocated slot, 0 where none
     entropies: torch.Tensor  # (B, P) of the policy, 0 where nothing was allocated
@@ -179,6 +180,11 @@ class Replay:
     history_group_mask: torch.Tensor  # (B, G)
     target_group_repr: torch.Tensor  # (B, d) p_a chosen for the target (Eq. 20)
     target_log_likelihood: torch.Tensor | None  # (B,) log p(target) with its graph
+
+    @property
+    def group_states(self) -> torch.Tensor:
+        """(B, P, G, d) the groups before each position."""
+        return self.group_versions.states()
 
     @staticmethod
     def by_step(
@@ -516,9 +522,9 @@ class AllocationProcess:
         """
         batch, positions = assignments.shape
         slots = index_range(self.max_groups, assignments.device)
-        group_states = self.model.group_updater.states_before_steps(
+        versions = self.model.group_updater.group_versions(
             state.user_embs, state.step_items, state.step_update_terms, assignments, self.max_groups
-        )  # (B, P, G, d)
+        )
         # h before each position: slots open in order, so 1 + the largest slot used so far
         largest = torch.cummax(assignments, dim=1).values
         largest = torch.cat([largest.new_full((batch, 1), -1), largest[:, :-1]], dim=1)
@@ -530,20 +536,8 @@ class AllocationProcess:
             # the rule chose the allocation: each choice has probability 1
             logits = torch.where(slots == chosen[..., None], 0.0, -torch.inf)
         else:
-            if self.model.policy.reads_allocation:
-                raise NotImplementedError(
-                    "replay of a learned join rule that reads the allocation so far"
-                )
             width = min(self.max_groups, int(num_groups.max()) + 1)
-            query = JoinQuery(
-                items=state.step_items.reshape(batch * positions, -1),
-                item_terms=state.step_policy_terms.reshape(batch * positions, -1),
-                group_reprs=group_states.reshape(batch * positions, self.max_groups, -1),
-                num_groups=num_groups.reshape(-1),
-                maps=state.policy_maps,
-            )
-            logits = self._join_logits(query, width, detach_policy_inputs)
-            logits = logits.view(batch, positions, self.max_groups)
+            logits = self._replay_logits(state, versions, num_groups, width, detach_policy_inputs)
         log_policy = torch.log_softmax(logits.masked_fill(~action_mask, -torch.inf), dim=-1)
         policy = log_policy.exp()
         log_probs = torch.where(allocated, log_policy.gather(2, chosen[..., None])[..., 0], 0.0)
@@ -552,7 +546,8 @@ class AllocationProcess:
 
         rows = index_range(batch, assignments.device)
         history_mask = slots < num_groups[:, -1, None]
-        history_groups = group_states[:, -1] * history_mask[..., None]  # target not absorbed
+        # the groups before the target, which is not absorbed
+        history_groups = versions.before_position(positions - 1) * history_mask[..., None]
         target_slot = chosen[:, -1]
         created_at_target = target_slot >= num_groups[:, -1]
         target_group_repr = torch.where(
@@ -572,7 +567,7 @@ class AllocationProcess:
                 state.step_item_ids[:, -1],
             )
         return Replay(
-            group_states=group_states,
+            group_versions=versions,
             num_groups=num_groups,
             log_probs=log_probs,
             entropies=entropies,
@@ -581,6 +576,46 @@ class AllocationProcess:
             target_group_repr=target_group_repr,
             target_log_likelihood=target_log_likelihood,
         )
+
+    def _replay_logits(
+        self,
+        state: AllocationState,
+        versions: GroupVersions,
+        num_groups: torch.Tensor,
+        width: int,
+        detach_inputs: bool,
+    ) -> torch.Tensor:
+        """(B, P, G) the policy's slot logits at every position of a replay, the first
+        ``width`` slots computed. A rule whose join logit reads one group at a time
+        (:meth:`JoinRule.version_logits`) scores each group version once, (B, P, P + 2);
+        any other is given the groups before every position, (B, P, width, d)."""
+        policy = self.model.policy
+        if policy.reads_allocation:
+            raise NotImplementedError(
+                "replay of a learned join rule that reads the allocation so far"
+            )
+        batch, positions = num_groups.shape
+        items, item_terms = state.step_items, state.step_policy_terms
+        if detach_inputs:  # as JoinQuery.detached: the item side recomputed from the detached item
+            items = items.detach()
+            item_terms = policy.item_terms(items)
+            versions = replace(versions, vectors=versions.vectors.detach())
+        scores = policy.version_logits(item_terms, versions.vectors)
+        if scores is not None:
+            scores = scores.gather(2, versions.before[..., :width])
+            logits = policy.slot_logits_of(
+                scores.reshape(batch * positions, width), num_groups.reshape(-1), self.max_groups
+            )
+        else:
+            query = JoinQuery(
+                items=items.reshape(batch * positions, -1),
+                item_terms=item_terms.reshape(batch * positions, -1),
+                group_reprs=versions.states(width).reshape(batch * positions, width, -1),
+                num_groups=num_groups.reshape(-1),
+                maps=state.policy_maps,
+            )
+            logits = policy.slot_logits(query, self.max_groups)
+        return logits.view(batch, positions, self.max_groups)
 
     def observe(self, state: AllocationState) -> dict[str, torch.Tensor]:
         """Fixed-shape observation tensors (see :class:`AllocationEnv` for the space),

@@ -16,7 +16,7 @@ from adasplit_env.data import load_dataset
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.model.init import init_weights
-from adasplit_env.model.updaters import GroupUpdater, make_group_updater
+from adasplit_env.model.updaters import AllocationIndex, GroupVersions, make_group_updater
 from adasplit_env.process import AllocationProcess
 from agents.base import run_episodes
 from agents.config import TrainConfig
@@ -65,24 +65,30 @@ def test_mean_and_gated_are_parallel_and_the_recurrent_ones_are_not():
 
 @pytest.mark.parametrize("updater", UPDATERS)
 def test_states_before_steps_equal_the_process_steps(dataset, updater):
-    """Every position's groups, from the updater's closed form (or walk), equal the
-    groups the MDP holds when it reaches that position along the same allocation."""
+    """Every position's groups, from the updater's closed form where it has one and from
+    the walk by depth, equal the groups the MDP holds when it reaches that position
+    along the same allocation."""
     process = make_process(dataset, RewardConfig(), group_updater=updater, eps=2.0)
     samples = samples_of(dataset)
     assignments, _ = sampled_allocation(process, samples)
     assert int(assignments.max()) >= 2  # several groups were opened
     state = process.reset(samples)
-    replayed = process.model.group_updater.states_before_steps(
-        state.user_embs, state.step_items, state.step_update_terms, assignments, process.max_groups
-    )
-    walked = GroupUpdater.states_before_steps(
-        process.model.group_updater,
-        state.user_embs,
-        state.step_items,
-        state.step_update_terms,
-        assignments,
-        process.max_groups,
-    )
+    group_updater = process.model.group_updater
+    arguments = (state.user_embs, state.step_items, state.step_update_terms)
+    replayed = group_updater.states_before_steps(*arguments, assignments, process.max_groups)
+    index = AllocationIndex.of(assignments, process.max_groups)
+    walked = GroupVersions(
+        torch.cat(
+            [
+                torch.zeros_like(state.user_embs)[:, None],
+                state.user_embs[:, None],
+                group_updater.walk_by_depth(*arguments, index),
+            ],
+            dim=1,
+        ),
+        index.version_table(),
+    ).states()
+    assert int(index.depth.max()) >= 1  # some group absorbed several items
     assert torch.allclose(replayed, walked, atol=1e-5)
     # and the process itself, position by position
     rows = torch.arange(len(samples))
@@ -92,7 +98,22 @@ def test_states_before_steps_equal_the_process_steps(dataset, updater):
         assert torch.allclose(
             state.group_reprs[live], replayed[rows[live], position[live]], atol=1e-5
         )
+        assert torch.allclose(state.group_reprs[live], walked[rows[live], position[live]], atol=1e-5)
         state, _ = process.step(state, assignments[rows, position])
+
+
+def test_allocation_index_by_hand():
+    """Two episodes of P = 5 positions (the last the target), G = 3 slots: the version
+    each slot holds before each position, and each item's depth and predecessor."""
+    assignments = torch.tensor([[0, 1, 0, 0, 2], [-1, -1, 0, 1, 1]])
+    index = AllocationIndex.of(assignments, 3)
+    assert index.depth.tolist() == [[0, 0, 1, 2, -1], [-1, -1, 0, 0, -1]]
+    assert index.previous_item().tolist() == [[-1, -1, 0, 2, -1], [-1, -1, -1, -1, -1]]
+    # 0 unopened, 1 the start, 2 + s the group just after position s
+    assert index.version_table().tolist() == [
+        [[1, 0, 0], [2, 0, 0], [2, 3, 0], [4, 3, 0], [5, 3, 0]],
+        [[1, 0, 0], [1, 0, 0], [1, 0, 0], [4, 0, 0], [4, 5, 0]],
+    ]
 
 
 def test_gated_updater_by_hand():

@@ -173,6 +173,14 @@ class JoinRule(nn.Module):
         """(N, W) the logit of joining each slot's group (read where the group is active)."""
         raise NotImplementedError(f"{type(self).__name__} must implement join_logits()")
 
+    def version_logits(self, item_terms: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor | None:
+        """(B, P, V) the join logit of each of P items against each of V group states of
+        its episode, (B, V, d), for a rule whose logit reads one group and the item alone:
+        the parallel path then scores every version once and reads each (position, slot)
+        from it, instead of building the groups before every position. None (the default)
+        for rules that read the groups together (Eq. 12's summary)."""
+        return None
+
     @property
     def feature_dim(self) -> int:
         return 2 * self.dim
@@ -215,9 +223,22 @@ class JoinRule(nn.Module):
         W slots of the query are computed; the rest up to ``max_groups`` are -inf.
         """
         scores = self.join_logits(query)
-        slots = index_range(scores.shape[1], scores.device)
-        creates = slots[None, :] == query.num_groups[:, None]
-        logits = torch.where(query.group_mask, scores, -torch.inf)
+        return self.slot_logits_of(scores, query.num_groups, max_groups, query.group_mask)
+
+    def slot_logits_of(
+        self,
+        join_logits: torch.Tensor,
+        num_groups: torch.Tensor,
+        max_groups: int | None = None,
+        group_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """:meth:`slot_logits` from the join logits (N, W) of N items with ``num_groups``
+        (N,) groups each (``group_mask``: their (N, W) active slots, when known)."""
+        slots = index_range(join_logits.shape[1], join_logits.device)
+        creates = slots[None, :] == num_groups[:, None]
+        if group_mask is None:
+            group_mask = slots[None, :] < num_groups[:, None]
+        logits = torch.where(group_mask, join_logits, -torch.inf)
         logits = torch.where(creates, self.eps, logits)
         if self.temperature != 1.0:
             logits = logits / self.temperature
@@ -472,6 +493,9 @@ class SimilarityJoin(JoinRule):
 
     def join_logits(self, query: JoinQuery) -> torch.Tensor:
         return group_dots(query.group_reprs, query.item_terms)
+
+    def version_logits(self, item_terms, vectors):
+        return torch.bmm(item_terms, vectors.transpose(1, 2))
 
     def candidate_router(self, group_reprs, group_mask, item_table) -> CandidateRouter:
         """The join logits of all groups are one product, the best group their argmax."""

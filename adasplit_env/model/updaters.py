@@ -12,16 +12,23 @@ Two ways to get the groups of an allocation, equal to float tolerance
 
 * :meth:`GroupUpdater.absorb`, one step of the MDP (the only place where a
   step's group update is written; :meth:`AllocationProcess.step` calls it);
-* :meth:`GroupUpdater.states_before_steps`, the groups before every step
-  position of a whole allocation given at once (the parallel training path,
-  :meth:`AllocationProcess.replay`). Its default walks the positions with
-  :meth:`absorb`; an updater whose state is a closed-form function of the
-  group's items (``mean``, ``gated``, ``gated_vector``) computes every position in a few
-  tensor operations (``parallel = True``). The attention-GRU's gates read the
-  group, so it is recurrent and stays sequential.
+* :meth:`GroupUpdater.group_versions`, every state the groups take along a
+  whole allocation given at once (the parallel training path,
+  :meth:`AllocationProcess.replay`), as :class:`GroupVersions`: one vector per
+  absorbed item (the group just after it) and, for every position and slot,
+  which of them the slot holds. Its default walks the groups by depth (the k-th
+  items of all groups in one step of :meth:`forward`), so it takes as many steps
+  as the largest group has items, not one per position; an updater whose state
+  is a closed-form function of the group's items (``mean``, ``gated``,
+  ``gated_vector``) computes them in a few tensor operations (``parallel =
+  True``). The attention-GRU's gates read the group, so it is recurrent.
+  :meth:`GroupUpdater.states_before_steps` is the same, read out as the groups
+  before every position, (B, P, G, d).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +36,76 @@ from torch import nn
 
 from adasplit_env.constants import index_range
 from adasplit_env.registry import Registry
+
+#: the version of a slot that holds no group yet (a zero vector), and of the start e_u
+UNOPENED, START = 0, 1
+#: the version of the group of position s just after it absorbed item s is FIRST_ITEM + s
+FIRST_ITEM = 2
+
+
+@dataclass(frozen=True)
+class GroupVersions:
+    """Every state the groups of B episodes take along one allocation (P positions, G
+    slots), stored once each: a group changes only when it absorbs an item, so the
+    groups before every position, (B, P, G, d), are ``vectors`` (B, P + 2, d) read at
+    ``before`` (B, P, G): O(P d) vectors and an index, not O(P G d) copies.
+
+    ``vectors[:, UNOPENED]`` is zero, ``vectors[:, START]`` the start e_u, and
+    ``vectors[:, FIRST_ITEM + s]`` the group of position s just after it absorbed item
+    s (zero where nothing was absorbed: the target, positions before the history).
+    ``before[b, t, g]`` is the version slot g holds before position t."""
+
+    vectors: torch.Tensor
+    before: torch.Tensor
+
+    def states(self, width: int | None = None) -> torch.Tensor:
+        """(B, P, W, d): the first ``width`` slots (default all) before every position."""
+        before = self.before if width is None else self.before[..., :width]
+        return self.vectors[index_range(len(before), before.device)[:, None, None], before]
+
+    def before_position(self, position: int) -> torch.Tensor:
+        """(B, G, d): the groups before ``position``."""
+        before = self.before[:, position]
+        return self.vectors[index_range(len(before), before.device)[:, None], before]
+
+
+@dataclass(frozen=True)
+class AllocationIndex:
+    """Integer bookkeeping of an allocation (B, P) of G slots, shared by the version
+    table and the depth walk: where each slot's latest item is before each position, and
+    each absorbed item's depth in its group. Nothing here carries a gradient."""
+
+    slots: torch.Tensor  # (B, P) each absorbed position's slot, -1 elsewhere (the target too)
+    latest_before: torch.Tensor  # (B, P, G) the last position < t absorbed into g, -1 if none
+    depth: torch.Tensor  # (B, P) items of its group before it, -1 where nothing is absorbed
+
+    @staticmethod
+    def of(assignments: torch.Tensor, num_slots: int) -> AllocationIndex:
+        batch, positions = assignments.shape
+        slots = assignments.clone()
+        slots[:, -1] = -1  # the target is never absorbed
+        members = slots[:, :, None] == index_range(num_slots, slots.device)
+        at = torch.where(members, index_range(positions, slots.device)[None, :, None], -1)
+        latest = torch.cummax(at, dim=1).values  # up to and including t
+        latest_before = torch.cat([latest.new_full((batch, 1, num_slots), -1), latest[:, :-1]], 1)
+        earlier = torch.cumsum(members.to(torch.int64), dim=1) - members.to(torch.int64)
+        absorbed = slots >= 0
+        depth = earlier.gather(2, slots.clamp(min=0)[..., None])[..., 0]
+        return AllocationIndex(slots, latest_before, torch.where(absorbed, depth, -1))
+
+    def version_table(self) -> torch.Tensor:
+        """(B, P, G): :attr:`GroupVersions.before`."""
+        num_slots = self.latest_before.shape[2]
+        first_slot = index_range(num_slots, self.slots.device) == 0
+        empty = torch.where(first_slot, START, UNOPENED)  # slot 0 holds e_u from the start
+        return torch.where(self.latest_before >= 0, FIRST_ITEM + self.latest_before, empty)
+
+    def previous_item(self) -> torch.Tensor:
+        """(B, P): the position of the item absorbed into the same group just before each
+        absorbed item, -1 for a group's first item (and where nothing is absorbed)."""
+        slot = self.slots.clamp(min=0)[..., None]
+        previous = self.latest_before.gather(2, slot)[..., 0]
+        return torch.where(self.slots >= 0, previous, -1)
 
 GROUP_UPDATERS: Registry[type[GroupUpdater]] = Registry("group updater")
 
@@ -87,6 +164,25 @@ class GroupUpdater(nn.Module):
         group_sizes = group_sizes.index_put((rows, chosen), selected_size + absorbs)
         return group_reprs, group_memory, group_sizes, selected
 
+    def group_versions(
+        self,
+        starts: torch.Tensor,
+        step_items: torch.Tensor,
+        step_terms: torch.Tensor,
+        assignments: torch.Tensor,
+        num_slots: int,
+    ) -> GroupVersions:
+        """Every state the groups take along an allocation ``assignments`` (B, P) (each
+        position's slot, -1 where nothing is allocated) of the items ``step_items``
+        (B, P, d) with their ``item_terms`` ``step_terms``. Slot 0 holds ``starts``
+        (B, d) before its first item, unopened slots zero, as in
+        :class:`~adasplit_env.process.AllocationState`. Every position is absorbed
+        except the last (the target, docs/design.md section 3)."""
+        index = AllocationIndex.of(assignments, num_slots)
+        after = self.versions_after_positions(starts, step_items, step_terms, index)
+        vectors = torch.cat([torch.zeros_like(starts)[:, None], starts[:, None], after], dim=1)
+        return GroupVersions(vectors, index.version_table())
+
     def states_before_steps(
         self,
         starts: torch.Tensor,
@@ -95,39 +191,85 @@ class GroupUpdater(nn.Module):
         assignments: torch.Tensor,
         num_slots: int,
     ) -> torch.Tensor:
-        """The groups before each step position, (B, P, G, d), for an allocation
-        ``assignments`` (B, P) (each position's slot, -1 where nothing is allocated)
-        of the items ``step_items`` (B, P, d) with their ``item_terms`` ``step_terms``.
-        Slot 0 holds ``starts`` (B, d) before its first item, unopened slots zero, as
-        in :class:`~adasplit_env.process.AllocationState`. Every position is absorbed
-        except the last (the target, docs/design.md section 3). This default walks the
-        positions with :meth:`absorb`."""
+        """The groups before each step position, (B, P, G, d): :meth:`group_versions`
+        read out (the same arguments)."""
+        return self.group_versions(starts, step_items, step_terms, assignments, num_slots).states()
+
+    def versions_after_positions(
+        self,
+        starts: torch.Tensor,
+        step_items: torch.Tensor,
+        step_terms: torch.Tensor,
+        index: AllocationIndex,
+    ) -> torch.Tensor:
+        """(B, P, d): the group of each absorbed position s just after it absorbed item s,
+        zero elsewhere: the closed form where the updater has one (``parallel``), else
+        :meth:`walk_by_depth`."""
+        if self.parallel:
+            return self._versions_of_closed_form(starts, step_items, step_terms, index)
+        return self.walk_by_depth(starts, step_items, step_terms, index)
+
+    def walk_by_depth(
+        self,
+        starts: torch.Tensor,
+        step_items: torch.Tensor,
+        step_terms: torch.Tensor,
+        index: AllocationIndex,
+    ) -> torch.Tensor:
+        """:meth:`versions_after_positions` by :meth:`forward` steps. Step k updates the
+        k-th item of every group at once, each from its group's state after the
+        (k - 1)-th (a group's first item from ``starts``, size 0, no memory, as
+        :meth:`absorb` starts a created group). The groups are independent, so this is
+        the MDP's arithmetic in as many steps as the largest group has items, not one
+        per position, and without a copy of every group per step."""
         batch, positions, dim = step_items.shape
-        group_reprs = starts.new_zeros(batch, num_slots, dim)
-        group_reprs[:, 0] = starts
-        group_memory = torch.zeros_like(group_reprs)
-        group_sizes = assignments.new_zeros(batch, num_slots)
-        num_groups = assignments.new_ones(batch)
-        states = [group_reprs]
-        for position in range(positions - 1):
-            chosen = assignments[:, position]
-            active = chosen >= 0
-            created = active & (chosen >= num_groups)
-            chosen = chosen.clamp(min=0)
-            group_reprs, group_memory, group_sizes, _ = self.absorb(
+        depth = index.depth.flatten()
+        order = torch.argsort(depth, stable=True)
+        counts = torch.bincount(depth + 1).tolist()[1:]  # per depth; -1 (not absorbed) first
+        order = order[len(depth) - sum(counts) :]
+        flat_items = step_items.reshape(batch * positions, dim)
+        flat_terms = step_terms.reshape(batch * positions, -1)
+        rows = index_range(batch, step_items.device)[:, None] * positions
+        previous = torch.where(index.previous_item() >= 0, rows + index.previous_item(), -1)
+        previous = previous.flatten()
+        # where each absorbed position's output sits in its depth's batch
+        rank = torch.zeros_like(depth)
+        chunks, states, memories = (order.split(counts) if counts else ()), [], []
+        for chunk in chunks:
+            rank[chunk] = index_range(len(chunk), chunk.device)
+        for k, chunk in enumerate(chunks):
+            if k == 0:
+                group_reprs = starts[chunk // positions]
+                memory = torch.zeros_like(group_reprs)
+            else:
+                source = rank[previous[chunk]]
+                group_reprs, memory = states[-1][source], memories[-1][source]
+            terms = flat_terms[chunk]
+            updated, updated_memory = self(
                 group_reprs,
-                group_memory,
-                group_sizes,
-                chosen,
-                created,
-                active,
-                starts,
-                step_items[:, position],
-                step_terms[:, position],
+                flat_items[chunk],
+                memory,
+                torch.full_like(chunk, k),
+                item_terms=terms if terms.shape[-1] else None,
             )
-            num_groups = num_groups + created
-            states.append(group_reprs)
-        return torch.stack(states, dim=1)
+            states.append(updated)
+            memories.append(updated_memory)
+        after = flat_items.new_zeros(batch * positions, dim)
+        if chunks:
+            after = after.index_put((order,), torch.cat(states))
+        return after.view(batch, positions, dim)
+
+    def _versions_of_closed_form(self, starts, step_items, step_terms, index):
+        """:meth:`versions_after_positions` from :meth:`states_before_steps`: the group of
+        position s just after it absorbed s is that slot's group before s + 1."""
+        batch, positions = index.slots.shape
+        states = self.states_before_steps(
+            starts, step_items, step_terms, index.slots, index.latest_before.shape[2]
+        )
+        following = (index_range(positions, starts.device) + 1).clamp(max=positions - 1)
+        rows = index_range(batch, starts.device)[:, None]
+        after = states[rows, following[None, :], index.slots.clamp(min=0)]
+        return torch.where((index.slots >= 0)[..., None], after, 0.0)
 
 
 def membership_before_steps(
