@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from adasplit_env.data.interactions import PAD
 from adasplit_env.errors import ConfigError
+from adasplit_env.model.dropout import Dropout
 from adasplit_env.model.init import init_weights
 from adasplit_env.model.sequence import SASREC_DROPOUT, SASRecEncoder
 
@@ -112,7 +113,7 @@ class SASRec(_SequenceRecommender):
 class GRU4Rec(_SequenceRecommender):
     def __init__(self, config: BaselineConfig) -> None:
         super().__init__(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.gru = nn.GRU(config.dim, config.dim, batch_first=True)
         self.output = nn.Linear(config.dim, config.dim)
         init_weights(self)

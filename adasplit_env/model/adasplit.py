@@ -7,6 +7,7 @@ from torch import nn
 
 from adasplit_env.data.interactions import PAD
 from adasplit_env.model.config import ModelConfig
+from adasplit_env.model.dropout import Dropout
 from adasplit_env.model.encoder import HistoryEncoder
 from adasplit_env.model.init import init_weights
 from adasplit_env.model.join_rules import make_join_rule
@@ -41,7 +42,7 @@ class AdaSplitModel(nn.Module):
         )
         self.policy = make_join_rule(config)  # the join rule: Eq. 7-8 or an option's
         self.group_updater = make_group_updater(config.group_updater, dim)
-        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.embedding_dropout = Dropout(config.dropout)
         if config.group_start == "learned":
             self.shared_start = nn.Parameter(torch.zeros(dim))
         # the parts that score items (adasplit_env.model.scorers)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adasplit_env.data.interactions import PAD
+from adasplit_env.model.dropout import Dropout
 
 
 class TransformerBlock(nn.Module):
@@ -40,7 +41,7 @@ class TransformerBlock(nn.Module):
         self.feed_forward_in = nn.Linear(dim, width)
         self.feed_forward_out = nn.Linear(width, dim)
         self.output_norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, inputs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         """``inputs`` (B, L, d); ``allowed`` (B, L, L) bool, True where query may see key."""
@@ -85,7 +86,7 @@ class HistoryEncoder(nn.Module):
             TransformerBlock(dim, num_heads, dropout, standard=block == "standard")
             for _ in range(num_layers)
         )
-        self.input_dropout = nn.Dropout(dropout)
+        self.input_dropout = Dropout(dropout)
 
     def forward(
         self, user_embs: torch.Tensor, item_embs: torch.Tensor, histories: torch.Tensor

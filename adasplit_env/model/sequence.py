@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adasplit_env.data.interactions import PAD
+from adasplit_env.model.dropout import Dropout
 
 SASREC_DROPOUT = 0.5  # RecBole 1.2.1's hidden and attention dropout
 
@@ -22,7 +23,7 @@ class _PostNormBlock(nn.Module):
         self.ff1 = nn.Linear(dim, 4 * dim)
         self.ff2 = nn.Linear(4 * dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
@@ -54,7 +55,7 @@ class SASRecEncoder(nn.Module):
         super().__init__()
         self.positions = nn.Embedding(max_len, dim)
         self.input_norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.blocks = nn.ModuleList(
             _PostNormBlock(dim, num_heads, dropout) for _ in range(num_layers)
         )  # initialised by the model that owns it
