@@ -432,11 +432,14 @@ def test_long_history_ablations_change_only_the_history_length(tmp_path, monkeyp
     configs = write_config(tmp_path / "configs")
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "group_start": "zero"}))
     without = experiments("plus-ablations", "synthetic", configs, seeds=1)
-    monkeypatch.setitem(LONG_HISTORY, "synthetic", 8)
+    monkeypatch.setitem(LONG_HISTORY, "synthetic", (8, 5, 9))  # 5 is the preset's own l
     rows = experiments("plus-ablations", "synthetic", configs, seeds=1)
     assert rows[: len(without)] == without
     added = {row.variant: row for row in rows[len(without) :]}
-    assert list(added) == ["max-len-8", "max-len-8-max-groups-1", "sasrec", "sasrec-max-len-8"]
+    assert list(added) == [
+        "max-len-8", "max-len-8-max-groups-1", "sasrec", "sasrec-max-len-8",
+        "max-len-9", "max-len-9-max-groups-1", "sasrec-max-len-9",
+    ]  # fmt: skip
     preset = comparable(run_state(rows[0], tmp_path, configs).options)
 
     def changed(variant, reference):
@@ -449,11 +452,13 @@ def test_long_history_ablations_change_only_the_history_length(tmp_path, monkeyp
     sasrec = comparable(run_state(added["sasrec"], tmp_path, configs).options)
     assert sasrec["model"] == "sasrec" and sasrec["max_len"] == 5
     assert changed("sasrec-max-len-8", sasrec) == {"max_len": 8}
-    # a preset already at that length gets no rows for it
+    assert changed("max-len-9", preset) == {"max_len": 9}
+    assert changed("sasrec-max-len-9", sasrec) == {"max_len": 9}
+    # a preset already at a length gets no rows for it
     (configs / "synthetic-plus.yaml").write_text(json.dumps({**SMALL, "max_len": 8}))
-    assert not any(
-        "max-len" in r.name for r in experiments("plus-ablations", "synthetic", configs, 1)
-    )
+    names = [r.name for r in experiments("plus-ablations", "synthetic", configs, 1)]
+    assert not any("max-len-8" in name for name in names)
+    assert any("max-len-9" in name for name in names)
 
 
 def test_plus_ablation_equal_to_a_plus_step_reads_that_steps_runs(tmp_path):
