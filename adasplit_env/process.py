@@ -507,10 +507,12 @@ class AllocationProcess:
         slot, -1 before an episode's first item: a rollout's final
         ``AllocationState.assignments``).
 
-        Computed here, with gradients: the groups before every position (the updater's
-        closed form where it has one, else a walk of :meth:`GroupUpdater.absorb` steps
-        with no policy or reward in it), the policy's logits at every position in one
-        call of the join rule (so the log-probabilities of the allocated slots), and the
+        Computed here, with gradients: every state the groups take
+        (:meth:`GroupUpdater.group_versions`: the updater's closed form where it has one,
+        else its update walked by depth in a group, with no policy or reward in it), the
+        policy's logits at every position in one call of the join rule (each group state
+        scored once where the rule reads one group at a time), so the log-probabilities of
+        the allocated slots, and the
         target's log-likelihood (``score_target``), read by L_seq and, detached, by the
         likelihood reward. Equal to what :meth:`step` computes along the same allocation,
         to float tolerance (``tests/test_parallel.py``).
