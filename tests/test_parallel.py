@@ -77,16 +77,8 @@ def test_states_before_steps_equal_the_process_steps(dataset, updater):
     arguments = (state.user_embs, state.step_items, state.step_update_terms)
     replayed = group_updater.states_before_steps(*arguments, assignments, process.max_groups)
     index = AllocationIndex.of(assignments, process.max_groups)
-    walked = GroupVersions(
-        torch.cat(
-            [
-                torch.zeros_like(state.user_embs)[:, None],
-                state.user_embs[:, None],
-                group_updater.walk_by_depth(*arguments, index),
-            ],
-            dim=1,
-        ),
-        index.version_table(),
+    walked = GroupVersions.of(
+        state.user_embs, group_updater.walk_by_depth(*arguments, index), index
     ).states()
     assert int(index.depth.max()) >= 1  # some group absorbed several items
     assert torch.allclose(replayed, walked, atol=1e-5)

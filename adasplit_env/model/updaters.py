@@ -58,6 +58,13 @@ class GroupVersions:
     vectors: torch.Tensor
     before: torch.Tensor
 
+    @staticmethod
+    def of(starts: torch.Tensor, after: torch.Tensor, index: AllocationIndex) -> GroupVersions:
+        """From the starts (B, d), the groups just after each position (B, P, d)
+        (:meth:`GroupUpdater.versions_after_positions`) and the allocation's index."""
+        vectors = torch.cat([torch.zeros_like(starts)[:, None], starts[:, None], after], dim=1)
+        return GroupVersions(vectors, index.version_table())
+
     def states(self, width: int | None = None) -> torch.Tensor:
         """(B, P, W, d): the first ``width`` slots (default all) before every position."""
         before = self.before if width is None else self.before[..., :width]
@@ -180,8 +187,7 @@ class GroupUpdater(nn.Module):
         except the last (the target, docs/design.md section 3)."""
         index = AllocationIndex.of(assignments, num_slots)
         after = self.versions_after_positions(starts, step_items, step_terms, index)
-        vectors = torch.cat([torch.zeros_like(starts)[:, None], starts[:, None], after], dim=1)
-        return GroupVersions(vectors, index.version_table())
+        return GroupVersions.of(starts, after, index)
 
     def states_before_steps(
         self,
