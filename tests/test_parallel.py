@@ -64,7 +64,7 @@ def test_mean_and_gated_are_parallel_and_the_recurrent_ones_are_not():
 
 
 @pytest.mark.parametrize("updater", UPDATERS)
-def test_states_before_steps_equal_the_process_steps(dataset, updater):
+def test_group_states_equal_the_process_steps(dataset, updater):
     """Every position's groups, from the updater's closed form where it has one and from
     the walk by depth, equal the groups the MDP holds when it reaches that position
     along the same allocation."""
@@ -75,13 +75,16 @@ def test_states_before_steps_equal_the_process_steps(dataset, updater):
     state = process.reset(samples)
     group_updater = process.model.group_updater
     arguments = (state.user_embs, state.step_items, state.step_update_terms)
-    replayed = group_updater.states_before_steps(*arguments, assignments, process.max_groups)
+    replayed = group_updater.group_versions(*arguments, assignments, process.max_groups).states()
     index = AllocationIndex.of(assignments, process.max_groups)
     walked = GroupVersions.of(
         state.user_embs, group_updater.walk_by_depth(*arguments, index), index
     ).states()
     assert int(index.depth.max()) >= 1  # some group absorbed several items
     assert torch.allclose(replayed, walked, atol=1e-5)
+    if group_updater.parallel:  # the closed form at every position, not only where it is read
+        closed = group_updater.closed_form_states(*arguments, assignments, process.max_groups)
+        assert torch.allclose(closed, walked, atol=1e-5)
     # and the process itself, position by position
     rows = torch.arange(len(samples))
     while not bool(state.done.all()):
@@ -121,7 +124,7 @@ def test_gated_updater_by_hand():
     z2 = torch.sigmoid(torch.tensor(-1.0 + 0.5))
     expected = z2 * (z1 * start[0] + (1 - z1) * torch.tanh(first)) + (1 - z2) * torch.tanh(second)
     items = torch.stack([first, second, torch.zeros(2)])[None]  # then the target
-    states = updater.states_before_steps(
+    states = updater.closed_form_states(
         start, items, updater.item_terms(items), torch.tensor([[0, 0, 0]]), 2
     )
     assert torch.allclose(states[0, 2, 0], expected, atol=1e-6)

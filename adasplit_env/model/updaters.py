@@ -21,8 +21,8 @@ Two ways to get the groups of an allocation, equal to float tolerance
   as the largest group has items, not one per position; an updater whose state
   is a closed-form function of the group's items (``mean``, ``gated``,
   ``gated_vector``) computes them in a few tensor operations (``parallel =
-  True``). The attention-GRU's gates read the group, so it is recurrent.
-  :meth:`GroupUpdater.states_before_steps` is the same, read out as the groups
+  True``, :meth:`closed_form_states`). The attention-GRU's gates read the group,
+  so it is recurrent. :meth:`GroupVersions.states` reads them out as the groups
   before every position, (B, P, G, d).
 """
 
@@ -60,8 +60,8 @@ class GroupVersions:
 
     @staticmethod
     def of(starts: torch.Tensor, after: torch.Tensor, index: AllocationIndex) -> GroupVersions:
-        """From the starts (B, d), the groups just after each position (B, P, d)
-        (:meth:`GroupUpdater.versions_after_positions`) and the allocation's index."""
+        """From the starts (B, d), the group of each absorbed position s just after it
+        absorbed item s (B, P, d), zero elsewhere, and the allocation's index."""
         vectors = torch.cat([torch.zeros_like(starts)[:, None], starts[:, None], after], dim=1)
         return GroupVersions(vectors, index.version_table())
 
@@ -122,7 +122,7 @@ class GroupUpdater(nn.Module):
 
     #: keeps a memory beside p (the LSTM's cell), which the MDP must carry
     has_memory = False
-    #: :meth:`states_before_steps` is a closed form, not a walk over the positions
+    #: it has :meth:`closed_form_states`: its groups are a function of the group's items
     parallel = False
 
     def item_terms(self, items: torch.Tensor) -> torch.Tensor:
@@ -186,34 +186,16 @@ class GroupUpdater(nn.Module):
         :class:`~adasplit_env.process.AllocationState`. Every position is absorbed
         except the last (the target, docs/design.md section 3)."""
         index = AllocationIndex.of(assignments, num_slots)
-        after = self.versions_after_positions(starts, step_items, step_terms, index)
+        if self.parallel:
+            after = self._versions_of_closed_form(starts, step_items, step_terms, index)
+        else:
+            after = self.walk_by_depth(starts, step_items, step_terms, index)
         return GroupVersions.of(starts, after, index)
 
-    def states_before_steps(
-        self,
-        starts: torch.Tensor,
-        step_items: torch.Tensor,
-        step_terms: torch.Tensor,
-        assignments: torch.Tensor,
-        num_slots: int,
-    ) -> torch.Tensor:
-        """The groups before each step position, (B, P, G, d): :meth:`group_versions`
-        read out (the same arguments)."""
-        return self.group_versions(starts, step_items, step_terms, assignments, num_slots).states()
-
-    def versions_after_positions(
-        self,
-        starts: torch.Tensor,
-        step_items: torch.Tensor,
-        step_terms: torch.Tensor,
-        index: AllocationIndex,
-    ) -> torch.Tensor:
-        """(B, P, d): the group of each absorbed position s just after it absorbed item s,
-        zero elsewhere: the closed form where the updater has one (``parallel``), else
-        :meth:`walk_by_depth`."""
-        if self.parallel:
-            return self._versions_of_closed_form(starts, step_items, step_terms, index)
-        return self.walk_by_depth(starts, step_items, step_terms, index)
+    def closed_form_states(self, starts, step_items, step_terms, assignments, num_slots):
+        """A ``parallel`` updater's groups before each position, (B, P, G, d), in a few
+        tensor operations (the arguments of :meth:`group_versions`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed form")
 
     def walk_by_depth(
         self,
@@ -222,12 +204,13 @@ class GroupUpdater(nn.Module):
         step_terms: torch.Tensor,
         index: AllocationIndex,
     ) -> torch.Tensor:
-        """:meth:`versions_after_positions` by :meth:`forward` steps. Step k updates the
-        k-th item of every group at once, each from its group's state after the
-        (k - 1)-th (a group's first item from ``starts``, size 0, no memory, as
-        :meth:`absorb` starts a created group). The groups are independent, so this is
-        the MDP's arithmetic in as many steps as the largest group has items, not one
-        per position, and without a copy of every group per step."""
+        """The group of each absorbed position s just after it absorbed item s, (B, P, d),
+        zero elsewhere, by :meth:`forward` steps. Step k updates the k-th item of every
+        group at once, each from its group's state after the (k - 1)-th (a group's first
+        item from ``starts``, size 0, no memory, as :meth:`absorb` starts a created
+        group). The groups are independent, so this is the MDP's arithmetic in as many
+        steps as the largest group has items, not one per position, and without a copy
+        of every group per step."""
         batch, positions, dim = step_items.shape
         depth = index.depth.flatten()
         order = torch.argsort(depth, stable=True)
@@ -235,9 +218,10 @@ class GroupUpdater(nn.Module):
         order = order[len(depth) - sum(counts) :]
         flat_items = step_items.reshape(batch * positions, dim)
         flat_terms = step_terms.reshape(batch * positions, -1)
-        rows = index_range(batch, step_items.device)[:, None] * positions
-        previous = torch.where(index.previous_item() >= 0, rows + index.previous_item(), -1)
-        previous = previous.flatten()
+        # the flat index of the item each one follows in its group (-1: the group's first)
+        previous = index.previous_item()
+        row_starts = index_range(batch, step_items.device)[:, None] * positions
+        previous = torch.where(previous >= 0, row_starts + previous, -1).flatten()
         # where each absorbed position's output sits in its depth's batch
         rank = torch.zeros_like(depth)
         chunks, states, memories = (order.split(counts) if counts else ()), [], []
@@ -266,10 +250,10 @@ class GroupUpdater(nn.Module):
         return after.view(batch, positions, dim)
 
     def _versions_of_closed_form(self, starts, step_items, step_terms, index):
-        """:meth:`versions_after_positions` from :meth:`states_before_steps`: the group of
+        """:meth:`walk_by_depth`'s vectors from :meth:`closed_form_states`: the group of
         position s just after it absorbed s is that slot's group before s + 1."""
         batch, positions = index.slots.shape
-        states = self.states_before_steps(
+        states = self.closed_form_states(
             starts, step_items, step_terms, index.slots, index.latest_before.shape[2]
         )
         following = (index_range(positions, starts.device) + 1).clamp(max=positions - 1)
@@ -337,7 +321,7 @@ class GatedUpdater(GroupUpdater):
     Without ``U_z p`` and the reset gate, ``p`` is linear in itself, so after
     the items ``j`` of a group, ``p = (prod_j z_j) e_u + sum_j (1 - z_j) h_j
     prod_{k after j} z_k``: every position's groups in one pass
-    (:meth:`states_before_steps`), which the attention-GRU cannot give.
+    (:meth:`closed_form_states`), which the attention-GRU cannot give.
     """
 
     name = "gated"
@@ -366,7 +350,7 @@ class GatedUpdater(GroupUpdater):
         candidate = torch.tanh(item_terms[..., self.gates :])
         return update_gate * group_reprs + (1 - update_gate) * candidate, memory
 
-    def states_before_steps(self, starts, step_items, step_terms, assignments, num_slots):
+    def closed_form_states(self, starts, step_items, step_terms, assignments, num_slots):
         members, opened = membership_before_steps(assignments, num_slots)
         members = members.to(step_items.dtype)  # (B, P, G)
         log_keep = F.logsigmoid(step_terms[..., : self.gates])  # log z_j, (B, P, gates)
@@ -424,7 +408,7 @@ class MeanUpdater(GroupUpdater):
         members = (sizes.to(group_reprs.dtype) + 1.0)[:, None]  # e_u counts as one member
         return (group_reprs * members + items) / (members + 1.0), memory
 
-    def states_before_steps(self, starts, step_items, step_terms, assignments, num_slots):
+    def closed_form_states(self, starts, step_items, step_terms, assignments, num_slots):
         """``(e_u + sum of the group's items so far) / (1 + their count)`` at every position."""
         members, opened = membership_before_steps(assignments, num_slots)
         members = members.to(step_items.dtype)
