@@ -181,11 +181,6 @@ class Replay:
     target_group_repr: torch.Tensor  # (B, d) p_a chosen for the target (Eq. 20)
     target_log_likelihood: torch.Tensor | None  # (B,) log p(target) with its graph
 
-    @property
-    def group_states(self) -> torch.Tensor:
-        """(B, P, G, d) the groups before each position."""
-        return self.group_versions.states()
-
     @staticmethod
     def by_step(
         per_position: torch.Tensor, first_positions: torch.Tensor, steps: int

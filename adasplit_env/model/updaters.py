@@ -89,16 +89,15 @@ class AllocationIndex:
     @staticmethod
     def of(assignments: torch.Tensor, num_slots: int) -> AllocationIndex:
         batch, positions = assignments.shape
+        members, _ = membership_before_steps(assignments, num_slots)
         slots = assignments.clone()
         slots[:, -1] = -1  # the target is never absorbed
-        members = slots[:, :, None] == index_range(num_slots, slots.device)
         at = torch.where(members, index_range(positions, slots.device)[None, :, None], -1)
         latest = torch.cummax(at, dim=1).values  # up to and including t
         latest_before = torch.cat([latest.new_full((batch, 1, num_slots), -1), latest[:, :-1]], 1)
         earlier = torch.cumsum(members.to(torch.int64), dim=1) - members.to(torch.int64)
-        absorbed = slots >= 0
         depth = earlier.gather(2, slots.clamp(min=0)[..., None])[..., 0]
-        return AllocationIndex(slots, latest_before, torch.where(absorbed, depth, -1))
+        return AllocationIndex(slots, latest_before, torch.where(slots >= 0, depth, -1))
 
     def version_table(self) -> torch.Tensor:
         """(B, P, G): :attr:`GroupVersions.before`."""
@@ -224,16 +223,18 @@ class GroupUpdater(nn.Module):
         previous = torch.where(previous >= 0, row_starts + previous, -1).flatten()
         # where each absorbed position's output sits in its depth's batch
         rank = torch.zeros_like(depth)
-        chunks, states, memories = (order.split(counts) if counts else ()), [], []
-        for chunk in chunks:
-            rank[chunk] = index_range(len(chunk), chunk.device)
+        chunks, states, memory = (order.split(counts) if counts else ()), [], None
         for k, chunk in enumerate(chunks):
             if k == 0:
                 group_reprs = starts[chunk // positions]
-                memory = torch.zeros_like(group_reprs)
             else:
                 source = rank[previous[chunk]]
-                group_reprs, memory = states[-1][source], memories[-1][source]
+                group_reprs = states[-1][source]
+                # only an updater with a memory (the LSTM's cell) carries it on
+                memory = memory[source] if self.has_memory else None
+            if memory is None:
+                memory = torch.zeros_like(group_reprs)
+            rank[chunk] = index_range(len(chunk), chunk.device)
             terms = flat_terms[chunk]
             updated, updated_memory = self(
                 group_reprs,
@@ -243,7 +244,7 @@ class GroupUpdater(nn.Module):
                 item_terms=terms if terms.shape[-1] else None,
             )
             states.append(updated)
-            memories.append(updated_memory)
+            memory = updated_memory
         after = flat_items.new_zeros(batch * positions, dim)
         if chunks:
             after = after.index_put((order,), torch.cat(states))
