@@ -36,9 +36,16 @@ from adasplit_env.constants import index_range
 from adasplit_env.data.split import Samples
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import RewardConfig
-from adasplit_env.model.join_rules import AllocationView, JoinQuery, group_dots, masked_softmax
-from adasplit_env.model.updaters import GroupVersions
-from adasplit_env.rewards import REWARD_TERMS, creation_penalty, orthogonality_reward, total_reward
+from adasplit_env.model.join_rules import AllocationView, JoinQuery, group_dots
+from adasplit_env.model.updaters import START, GroupVersions
+from adasplit_env.rewards import (
+    REWARD_TERMS,
+    allocation_reward,
+    creation_penalty,
+    orthogonality_of_gram,
+    orthogonality_reward,
+    total_reward,
+)
 
 
 @dataclass(frozen=True)
@@ -147,8 +154,8 @@ def _row_fields():
 class StepOutput:
     """What one step produced, per episode (B,)."""
 
-    allocation_reward: torch.Tensor  # Eq. 14
-    orthogonality_reward: torch.Tensor  # Eq. 15
+    allocation_reward: torch.Tensor | None  # Eq. 14 (None: left to the replay)
+    orthogonality_reward: torch.Tensor | None  # Eq. 15 (likewise)
     creation_reward: torch.Tensor  # Eq. 16-17
     likelihood_reward: torch.Tensor  # log p(target) at the target step (option), else 0
     reward: torch.Tensor  # a (r_loss + lambda_o r_ort) + r_create + w log p(target)
@@ -163,8 +170,9 @@ class StepOutput:
     target_log_likelihood: torch.Tensor | None = None
 
     def reward_terms(self) -> dict[str, torch.Tensor]:
-        """Each term of REWARD_TERMS, unweighted, by name."""
-        return {term: getattr(self, f"{term}_reward") for term in REWARD_TERMS}
+        """Each term of REWARD_TERMS the step computed, unweighted, by name."""
+        terms = {term: getattr(self, f"{term}_reward") for term in REWARD_TERMS}
+        return {term: value for term, value in terms.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,8 @@ class Replay:
     history_group_mask: torch.Tensor  # (B, G)
     target_group_repr: torch.Tensor  # (B, d) p_a chosen for the target (Eq. 20)
     target_log_likelihood: torch.Tensor | None  # (B,) log p(target) with its graph
+    allocation_reward: torch.Tensor | None = None  # (B, P) Eq. 14, when asked for
+    orthogonality_reward: torch.Tensor | None = None  # (B, P) Eq. 15, likewise
 
     @staticmethod
     def by_step(
@@ -311,13 +321,19 @@ class AllocationProcess:
         return self.model.policy.slot_logits(query, self.max_groups)
 
     def step(
-        self, state: AllocationState, actions: torch.Tensor, score_target: bool = True
+        self,
+        state: AllocationState,
+        actions: torch.Tensor,
+        score_target: bool = True,
+        allocation_terms: bool = True,
     ) -> tuple[AllocationState, StepOutput]:
         """Allocate every unfinished episode's current item by ``actions`` (B,) in [0, G).
 
         Actions are not range-checked here (the hot path); the faces check them.
         With ``score_target`` False the likelihood reward is left at 0 (the parallel
-        training path computes it once, with its graph, in :meth:`replay`).
+        training path computes it once, with its graph, in :meth:`replay`); with
+        ``allocation_terms`` False Eq. 14-15 are left out (None, and not in the reward),
+        which :meth:`replay` computes for every position at once.
         """
         device = actions.device
         rows = index_range(state.batch_size, device)
@@ -362,9 +378,10 @@ class AllocationProcess:
                 created,
                 group_reprs,
                 None if target_log_likelihood is None else target_log_likelihood.detach(),
+                allocation_terms,
             )
         allocation, orthogonality, creation, likelihood, reward = (
-            torch.where(active, term, 0.0) for term in terms
+            None if term is None else torch.where(active, term, 0.0) for term in terms
         )
 
         step_positions = index_range(state.assignments.shape[1], device)
@@ -407,22 +424,32 @@ class AllocationProcess:
         created: torch.Tensor,
         group_reprs: torch.Tensor,
         likelihood: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, ...]:
+        allocation_terms: bool = True,
+    ) -> tuple[torch.Tensor | None, ...]:
         """Eq. 14-17 and the likelihood term of one step, and the reward they make, (B,)
-        each (also in rows that took no step; the caller zeroes those)."""
-        slots = index_range(state.max_groups, chosen.device)
-        new_slot = (slots[None, :] == chosen[:, None]) & created[:, None]
-        mask_after = slots[None, :] < (state.num_groups + created.long())[:, None]
-        # Eq. 14 over the groups before the update (the new one as e_u).
-        affinity = group_dots(state.group_reprs, items)
-        affinity = torch.where(new_slot, (selected * items).sum(dim=1, keepdim=True), affinity)
-        allocation = masked_softmax(affinity, mask_after).gather(1, chosen[:, None])[:, 0]
-        width = state.active_width  # no group beyond it, even after this step
-        orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
+        each (also in rows that took no step; the caller zeroes those); Eq. 14-15 None
+        unless ``allocation_terms``."""
         creation = -creation_penalty(state.num_created, self.rewards) * created
-        if likelihood is None:
-            likelihood = torch.zeros_like(allocation)
-        reward = total_reward(self.rewards, allocation, orthogonality, creation, likelihood)
+        zero = torch.zeros_like(creation)
+        allocation = orthogonality = None
+        if allocation_terms:
+            slots = index_range(state.max_groups, chosen.device)
+            new_slot = (slots[None, :] == chosen[:, None]) & created[:, None]
+            mask_after = slots[None, :] < (state.num_groups + created.long())[:, None]
+            # Eq. 14 over the groups before the update (the new one as e_u).
+            affinity = group_dots(state.group_reprs, items)
+            affinity = torch.where(new_slot, (selected * items).sum(dim=1, keepdim=True), affinity)
+            allocation = allocation_reward(affinity, mask_after, chosen)
+            width = state.active_width  # no group beyond it, even after this step
+            orthogonality = orthogonality_reward(group_reprs[:, :width], mask_after[:, :width])
+        likelihood = zero if likelihood is None else likelihood
+        reward = total_reward(
+            self.rewards,
+            zero if allocation is None else allocation,
+            zero if orthogonality is None else orthogonality,
+            creation,
+            likelihood,
+        )
         return allocation, orthogonality, creation, likelihood, reward
 
     def _target_log_likelihood(
@@ -495,6 +522,7 @@ class AllocationProcess:
         assignments: torch.Tensor,
         detach_policy_inputs: bool = False,
         score_target: bool = True,
+        allocation_terms: bool = False,
     ) -> Replay:
         """The parallel training path: a whole allocation's differentiable quantities at
         every step position at once, for the episodes ``state`` (as :meth:`reset` left
@@ -514,8 +542,9 @@ class AllocationProcess:
 
         Not recomputed, as nothing differentiates them: the sampling (a rollout without
         gradients chose ``assignments``) and the paper's reward terms (Eq. 14-17), which
-        that rollout already computed; with a deterministic join rule (``cluster``)
-        the choices are the rule's, so each has probability 1.
+        that rollout computed, except Eq. 14-15 with ``allocation_terms``, for a rollout
+        that left them out (:meth:`_allocation_terms`); with a deterministic join rule
+        (``cluster``) the choices are the rule's, so each has probability 1.
         """
         batch, positions = assignments.shape
         slots = index_range(self.max_groups, assignments.device)
@@ -563,6 +592,11 @@ class AllocationProcess:
                 state.sequence_state,
                 state.step_item_ids[:, -1],
             )
+        allocation = orthogonality = None
+        if allocation_terms:
+            allocation, orthogonality = self._allocation_terms(
+                state, versions, assignments, num_groups
+            )
         return Replay(
             group_versions=versions,
             num_groups=num_groups,
@@ -572,7 +606,42 @@ class AllocationProcess:
             history_group_mask=history_mask,
             target_group_repr=target_group_repr,
             target_log_likelihood=target_log_likelihood,
+            allocation_reward=allocation,
+            orthogonality_reward=orthogonality,
         )
+
+    @torch.no_grad()  # the rewards steer the learners, which never differentiate them
+    def _allocation_terms(
+        self,
+        state: AllocationState,
+        versions: GroupVersions,
+        assignments: torch.Tensor,
+        num_groups: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 14 and 15 (B, P) at every position of a replay, by the functions
+        :meth:`step` calls: the allocation reward over the groups before the update (a
+        group created here read as its start), the orthogonality over the groups after
+        it, which are those before the next position (at the target, which absorbs
+        nothing, those before it, a created one at its start). Where no item was
+        allocated the entries are meaningless (:meth:`Replay.by_step` drops them)."""
+        batch, positions = assignments.shape
+        width = min(self.max_groups, int(num_groups.max()) + 1)
+        slots = index_range(width, assignments.device)
+        chosen = assignments.clamp(min=0)
+        created = assignments == num_groups
+        new_slot = (slots == chosen[..., None]) & created[..., None]
+        mask_after = slots < (num_groups + created.long())[..., None]
+        before = torch.where(new_slot, START, versions.before[..., :width])
+        # p_i . v_T for every (position, version), read at the versions each position sees
+        affinity = torch.bmm(state.step_items, versions.vectors.transpose(1, 2))
+        allocation = allocation_reward(affinity.gather(2, before), mask_after, chosen)
+        after = torch.cat([versions.before[:, 1:, :width], before[:, -1:]], dim=1)
+        # p_i . p_j for every pair of versions, read at the pairs each position holds
+        versions_gram = torch.bmm(versions.vectors, versions.vectors.transpose(1, 2))
+        count = versions_gram.shape[1]
+        pairs = (after[..., :, None] * count + after[..., None, :]).view(batch, -1)
+        gram = versions_gram.view(batch, -1).gather(1, pairs).view(batch, positions, width, width)
+        return allocation, orthogonality_of_gram(gram, mask_after)
 
     def _replay_logits(
         self,

@@ -11,6 +11,7 @@ import torch
 
 from adasplit_env.constants import upper_pairs
 from adasplit_env.model.config import RewardConfig
+from adasplit_env.model.join_rules import masked_softmax
 
 # The reward's terms, each a StepOutput field "<term>_reward" (likelihood: an option, 0 by default).
 REWARD_TERMS = ("allocation", "orthogonality", "creation", "likelihood")
@@ -28,13 +29,31 @@ def creation_penalty(num_created: torch.Tensor, config: RewardConfig) -> torch.T
     return torch.zeros_like(created)
 
 
+def allocation_reward(
+    affinity: torch.Tensor, group_mask: torch.Tensor, chosen: torch.Tensor
+) -> torch.Tensor:
+    """Eq. 14: ``softmax_i(p_i . v_T)[a]`` over the groups in ``group_mask`` (..., G)
+    from their ``affinity`` p_i . v_T (..., G), at the ``chosen`` slot (...)."""
+    return masked_softmax(affinity, group_mask).gather(-1, chosen[..., None])[..., 0]
+
+
 def orthogonality_reward(group_reprs: torch.Tensor, group_mask: torch.Tensor) -> torch.Tensor:
-    """Eq. 15: ``-mean_{i<j} |p_i . p_j|`` over active groups; 0 when h = 1."""
-    gram = group_reprs @ group_reprs.transpose(1, 2)
-    size = group_reprs.shape[1]
-    pairs = group_mask[:, :, None] & group_mask[:, None, :] & upper_pairs(size, gram.device)
-    total = (gram.abs() * pairs).sum(dim=(1, 2))
-    count = pairs.sum(dim=(1, 2))
+    """Eq. 15: ``-mean_{i<j} |p_i . p_j|`` over active groups; 0 when h = 1.
+    ``group_reprs`` (..., G, d) and ``group_mask`` (..., G), as
+    :func:`orthogonality_of_gram` reads it."""
+    return orthogonality_of_gram(group_reprs @ group_reprs.transpose(-1, -2), group_mask)
+
+
+def orthogonality_of_gram(gram: torch.Tensor, group_mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 15 from the groups' dot products ``gram`` (..., G, G): one step of B episodes,
+    or every position of a replay at once. The active groups fill slots 0..h-1 (as the
+    MDP opens them, :meth:`AllocationState.group_mask`), so the pairs i < j < h are, for
+    each active j, the slots above it: a column sum, with no (..., G, G) mask."""
+    size = gram.shape[-1]
+    above = (gram.abs() * upper_pairs(size, gram.device)).sum(dim=-2)  # sum_{i<j} |p_i . p_j|
+    slots = torch.arange(size, device=gram.device)
+    total = (above * group_mask).sum(dim=-1)
+    count = (slots * group_mask).sum(dim=-1)  # h (h - 1) / 2
     return -total / count.clamp(min=1)
 
 

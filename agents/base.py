@@ -20,8 +20,9 @@ from torch import nn
 
 from adasplit_env.constants import upper_pairs
 from adasplit_env.data.split import Samples
+from adasplit_env.model.config import RewardConfig
 from adasplit_env.process import AllocationProcess, AllocationState
-from adasplit_env.rewards import REWARD_TERMS
+from adasplit_env.rewards import REWARD_TERMS, total_reward
 from adasplit_env.scoring import rank_scores, score_all_items
 
 # What every learner logs per update (Rollout.summary), so that curves overlay.
@@ -97,20 +98,26 @@ class Rollout:
         """(B, G, d) the groups before the target step, zero in the other slots."""
         return self.final_state.group_reprs * self.history_group_mask[..., None]
 
-    def with_target_log_likelihood(self, log_likelihood: torch.Tensor, weight: float) -> Rollout:
+    def with_terms(self, terms: dict[str, torch.Tensor], config: RewardConfig) -> Rollout:
+        """This rollout with reward terms (B, T) by step that its steps left out (the
+        parallel path's replay computes them), added to its rewards with ``config``'s
+        weights, as :meth:`AllocationProcess.step` adds them."""
+        zero = torch.zeros_like(self.rewards)
+        added = total_reward(config, *(terms.get(term, zero) for term in REWARD_TERMS))
+        return replace(
+            self, rewards=self.rewards + added, reward_terms={**self.reward_terms, **terms}
+        )
+
+    def with_target_log_likelihood(
+        self, log_likelihood: torch.Tensor, config: RewardConfig
+    ) -> Rollout:
         """This rollout (run with ``score_target=False``) with its likelihood reward:
-        ``weight * log_likelihood`` (B,) added at each episode's target step, as
-        :meth:`AllocationProcess.step` adds it on the sequential path."""
+        ``log_likelihood`` (B,) at each episode's target step (:meth:`with_terms`)."""
         steps = self.target_steps
         at_target = torch.arange(self.active.shape[1], device=steps.device) == steps[:, None]
         likelihood = torch.where(at_target, log_likelihood.detach()[:, None], 0.0)
-        terms = dict(self.reward_terms, likelihood=likelihood)
-        return replace(
-            self,
-            rewards=self.rewards + weight * likelihood,
-            reward_terms=terms,
-            target_log_likelihood=log_likelihood,
-        )
+        with_likelihood = self.with_terms({"likelihood": likelihood}, config)
+        return replace(with_likelihood, target_log_likelihood=log_likelihood)
 
     def summary(self) -> dict[str, float | torch.Tensor]:
         """Per-episode means for the logs (same tags for every algorithm)."""
@@ -125,8 +132,8 @@ class Rollout:
             "policy/entropy": ((self.entropies.detach() * active).sum() / steps).item(),
             "hist/groups_per_episode": groups.cpu(),
         }
-        for name in REWARD_TERMS:
-            stats[f"rewards/{name}"] = self.reward_terms[name].detach().sum(1).mean().item()
+        for name, term in self.reward_terms.items():
+            stats[f"rewards/{name}"] = term.detach().sum(1).mean().item()
         return stats
 
 
@@ -145,6 +152,7 @@ def run_episodes(
     forced_actions: torch.Tensor | None = None,
     start: AllocationState | None = None,
     score_target: bool = True,
+    allocation_terms: bool = True,
 ) -> Rollout:
     """Roll B episodes out with ``policy_logits(state) -> (B, G)`` (gradients kept).
 
@@ -153,11 +161,13 @@ def run_episodes(
     position (as in :attr:`AllocationState.assignments`). ``value_fn(state) -> (B,)`` is recorded per step.
     ``start`` is ``process.reset(samples)`` when the caller has it already;
     ``score_target`` False leaves the likelihood reward out (see
-    :meth:`Rollout.with_target_log_likelihood`).
+    :meth:`Rollout.with_target_log_likelihood`), ``allocation_terms`` False Eq. 14-15
+    (see :meth:`Rollout.with_terms`).
     """
     state = process.reset(samples) if start is None else start
-    names = ("actions", "log_probs", "entropies", "rewards", "created", "active", *REWARD_TERMS)
+    names = ("actions", "log_probs", "entropies", "rewards", "created", "active")
     columns: dict[str, list[torch.Tensor]] = {key: [] for key in names}
+    terms: dict[str, list[torch.Tensor]] = {}
     values = []
     target_repr = torch.zeros_like(state.user_embs)
     target_log_likelihood = None
@@ -177,7 +187,9 @@ def run_episodes(
             actions = torch.multinomial(policy, 1, generator=generator)[:, 0]
         log_probs = log_policy.gather(1, actions[:, None])[:, 0]
         entropy = -(policy * log_policy.masked_fill(policy == 0, 0.0)).sum(dim=1)
-        state, out = process.step(state, actions, score_target=score_target)
+        state, out = process.step(
+            state, actions, score_target=score_target, allocation_terms=allocation_terms
+        )
         active = out.active
         target_repr = torch.where(out.was_target[:, None], out.selected_group_repr, target_repr)
         if out.target_log_likelihood is not None:
@@ -193,7 +205,7 @@ def run_episodes(
         columns["created"].append(out.created)
         columns["active"].append(active)
         for term, value in out.reward_terms().items():
-            columns[term].append(value)
+            terms.setdefault(term, []).append(value)
     stacked = {key: torch.stack(value, dim=1) for key, value in columns.items()}
     active = stacked["active"]
     return Rollout(
@@ -201,7 +213,7 @@ def run_episodes(
         log_probs=torch.where(active, stacked["log_probs"], 0.0),
         entropies=torch.where(active, stacked["entropies"], 0.0),
         rewards=stacked["rewards"],
-        reward_terms={name: stacked[name] for name in REWARD_TERMS},
+        reward_terms={term: torch.stack(values, dim=1) for term, values in terms.items()},
         created=stacked["created"],
         active=stacked["active"],
         target_group_repr=target_repr,

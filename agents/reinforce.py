@@ -56,9 +56,10 @@ class ReinforceAgent(Agent):
         :meth:`AllocationProcess.replay` computes what the loss differentiates (the
         groups, every step's log-probability, the target's log-likelihood) in one pass
         over the sampled allocation. The encoders run once, for both. The likelihood
-        reward is the replay's log-likelihood, detached; the paper's reward terms come
-        from the rollout. Equal to the sequential loss and gradients for the same
-        allocation (``tests/test_parallel.py``)."""
+        reward is the replay's log-likelihood, detached, and Eq. 14-15 are the replay's
+        too (every position in a few products, not a dozen operators a step); the
+        creation penalty comes from the rollout. Equal to the sequential loss and
+        gradients for the same allocation (``tests/test_parallel.py``)."""
         process = self.process
         weight = process.rewards.likelihood_reward
         greedy_seq = self.config.learner.seq_rollout == "greedy"
@@ -71,6 +72,7 @@ class ReinforceAgent(Agent):
                 generator=generator,
                 start=start,
                 score_target=False,
+                allocation_terms=False,
             )
         detach = self.config.learner.rl_gradient == "policy"
         replay = process.replay(
@@ -78,9 +80,18 @@ class ReinforceAgent(Agent):
             rollout.final_state.assignments,
             detach_policy_inputs=detach,
             score_target=weight > 0 or not greedy_seq,
+            allocation_terms=True,
         )
+        steps = rollout.active.shape[1]
+        replayed = {
+            "allocation": replay.by_step(replay.allocation_reward, start.cursor, steps),
+            "orthogonality": replay.by_step(replay.orthogonality_reward, start.cursor, steps),
+        }
+        rollout = rollout.with_terms(replayed, process.rewards)
         if weight > 0:
-            rollout = rollout.with_target_log_likelihood(replay.target_log_likelihood, weight)
+            rollout = rollout.with_target_log_likelihood(
+                replay.target_log_likelihood, process.rewards
+            )
         seq_replay = replay
         greedy_rollout = None
         if greedy_seq or self.return_baseline.needs_greedy_rollout:
@@ -99,9 +110,9 @@ class ReinforceAgent(Agent):
             seq_replay = process.replay(start, greedy_rollout.final_state.assignments)
             if weight > 0:
                 greedy_rollout = greedy_rollout.with_target_log_likelihood(
-                    seq_replay.target_log_likelihood, weight
+                    seq_replay.target_log_likelihood, process.rewards
                 )
-        log_probs = replay.by_step(replay.log_probs, start.cursor, rollout.active.shape[1])
+        log_probs = replay.by_step(replay.log_probs, start.cursor, steps)
         seq_loss = -seq_replay.target_log_likelihood.mean()
         return self._losses(rollout, log_probs, greedy_rollout, seq_loss)
 

@@ -158,10 +158,18 @@ def test_replay_equals_the_sequential_rollout(dataset, options, detach):
 
     sequential = run_episodes(process, samples, policy, forced_actions=assignments)
     start = process.reset(samples)
-    replay = process.replay(start, assignments, detach_policy_inputs=detach)
+    replay = process.replay(
+        start, assignments, detach_policy_inputs=detach, allocation_terms=True
+    )
     steps = sequential.log_probs.shape[1]
     log_probs = replay.by_step(replay.log_probs, start.cursor, steps)
     assert torch.allclose(log_probs, sequential.log_probs, atol=1e-5)
+    # Eq. 14-15 at every step, as the steps computed them
+    for term in ("allocation", "orthogonality"):
+        replayed = replay.by_step(getattr(replay, f"{term}_reward"), start.cursor, steps)
+        assert torch.allclose(replayed, sequential.reward_terms[term], atol=1e-5), term
+    assert (sequential.reward_terms["orthogonality"] != 0).sum() >= len(samples)
+    assert ((sequential.reward_terms["allocation"] - 1).abs() > 1e-3).any()
     entropies = replay.by_step(replay.entropies, start.cursor, steps)
     assert torch.allclose(entropies, sequential.entropies, atol=1e-5)
     assert torch.equal(replay.history_group_mask, sequential.history_group_mask)
