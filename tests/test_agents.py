@@ -8,12 +8,34 @@ import torch
 
 from adasplit_env.data import SyntheticConfig, load_dataset
 from agents.a2c import generalised_advantages
-from agents.base import EPISODE_TAGS, run_episodes
+from agents.base import EPISODE_TAGS, run_episodes, sample_actions
 from agents.config import TrainConfig
 from agents.trainer import Trainer
 from tests.cli import QUICK_RUN, run_cli
 
 SMALL = SyntheticConfig(num_users=120, num_groups=4, items_per_group=12, max_length=14, seed=1)
+
+
+def test_sample_actions_draws_what_multinomial_draws():
+    """The same actions as torch.multinomial from the same generator state (so a seed
+    samples the same allocations as before), with masked slots never drawn."""
+    logits = torch.randn(64, 9, generator=torch.Generator().manual_seed(0))
+    logits[:, 5:] = -torch.inf
+    logits[0, 1:] = -torch.inf  # one row with a single valid action
+    policy = torch.softmax(logits, dim=1)
+    mine, reference = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    drawn = torch.stack([sample_actions(policy, mine) for _ in range(300)])
+    expected = torch.stack(
+        [torch.multinomial(policy, 1, generator=reference)[:, 0] for _ in range(300)]
+    )
+    assert torch.equal(drawn, expected)
+    assert int(drawn.max()) < 5 and bool((drawn[:, 0] == 0).all())
+    frequencies = torch.bincount(drawn[:, 1], minlength=9)[:5].float() / 300
+    assert torch.allclose(frequencies, policy[1, :5], atol=0.1)
+    torch.manual_seed(3)
+    global_draw = sample_actions(policy)
+    torch.manual_seed(3)
+    assert torch.equal(global_draw, torch.multinomial(policy, 1)[:, 0])
 
 
 @pytest.mark.slow
