@@ -704,7 +704,8 @@ class AllocationProcess:
         if choose_actions is None:
             choose_actions = lambda state: self.policy_logits(state).argmax(dim=1)  # noqa: E731
         state = self.reset(samples)
-        while not bool(state.at_target.all()):
+        # the longest history sets the steps: one host sync, not one per step
+        for _ in range(int((state.target_position - state.cursor).max())):
             waiting = state.at_target
             stepped, _ = self.step(state, choose_actions(state))
             state = stepped.where(waiting, state)

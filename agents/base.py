@@ -181,7 +181,10 @@ def run_episodes(
     values = []
     target_repr = torch.zeros_like(state.user_embs)
     target_log_likelihood = None
-    while not bool(state.done.all()):
+    # every step moves each unfinished cursor on by one, so the steps are known now:
+    # one host sync for the rollout, not one per step
+    remaining = state.target_position + 1 - state.cursor
+    for _ in range(int(remaining.clamp(min=0).max())):
         if value_fn is not None:
             values.append(value_fn(state))
         logits = masked_logits(policy_logits(state), state)
