@@ -558,11 +558,11 @@ class AllocationProcess:
         allocated = assignments >= 0
         chosen = assignments.clamp(min=0)
         action_mask = slots <= num_groups[..., None]
+        width = min(self.max_groups, int(num_groups.max()) + 1)  # every group and create slot
         if self.model.policy.deterministic:
             # the rule chose the allocation: each choice has probability 1
             logits = torch.where(slots == chosen[..., None], 0.0, -torch.inf)
         else:
-            width = min(self.max_groups, int(num_groups.max()) + 1)
             logits = self._replay_logits(state, versions, num_groups, width, detach_policy_inputs)
         log_policy = torch.log_softmax(logits.masked_fill(~action_mask, -torch.inf), dim=-1)
         policy = log_policy.exp()
@@ -595,7 +595,7 @@ class AllocationProcess:
         allocation = orthogonality = None
         if allocation_terms:
             allocation, orthogonality = self._allocation_terms(
-                state, versions, assignments, num_groups
+                state, versions, assignments, num_groups, width
             )
         return Replay(
             group_versions=versions,
@@ -617,15 +617,16 @@ class AllocationProcess:
         versions: GroupVersions,
         assignments: torch.Tensor,
         num_groups: torch.Tensor,
+        width: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 14 and 15 (B, P) at every position of a replay, by the functions
         :meth:`step` calls: the allocation reward over the groups before the update (a
         group created here read as its start), the orthogonality over the groups after
         it, which are those before the next position (at the target, which absorbs
         nothing, those before it, a created one at its start). Where no item was
-        allocated the entries are meaningless (:meth:`Replay.by_step` drops them)."""
+        allocated the entries are meaningless (:meth:`Replay.by_step` drops them).
+        ``width``: the slots any position uses, its groups and its create slot."""
         batch, positions = assignments.shape
-        width = min(self.max_groups, int(num_groups.max()) + 1)
         slots = index_range(width, assignments.device)
         chosen = assignments.clamp(min=0)
         created = assignments == num_groups

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from adasplit_env.constants import upper_pairs
+from adasplit_env.constants import index_range, upper_pairs
 from adasplit_env.model.config import RewardConfig
 from adasplit_env.model.join_rules import masked_softmax
 
@@ -51,7 +51,7 @@ def orthogonality_of_gram(gram: torch.Tensor, group_mask: torch.Tensor) -> torch
     each active j, the slots above it: a column sum, with no (..., G, G) mask."""
     size = gram.shape[-1]
     above = (gram.abs() * upper_pairs(size, gram.device)).sum(dim=-2)  # sum_{i<j} |p_i . p_j|
-    slots = torch.arange(size, device=gram.device)
+    slots = index_range(size, gram.device)
     total = (above * group_mask).sum(dim=-1)
     count = (slots * group_mask).sum(dim=-1)  # h (h - 1) / 2
     return -total / count.clamp(min=1)
