@@ -12,6 +12,8 @@ from adasplit_env.data import SyntheticConfig, load_dataset
 from adasplit_env.data.interactions import PAD
 from adasplit_env.metrics import target_ranks
 from adasplit_env.model.config import RewardConfig
+from adasplit_env.model.init import init_weights
+from adasplit_env.model.sequence import SASRecEncoder
 from adasplit_env.recommenders import RECOMMENDERS
 from agents.base import run_episodes
 from agents.config import TrainConfig
@@ -100,3 +102,41 @@ def test_a_checkpoint_rebuilds_the_recommender_it_holds(name, dataset, tmp_path)
         )
     if recommender.allocates:
         assert loaded.recommender.process.rewards.penalty == 0.7
+
+
+@pytest.mark.parametrize("num_layers, num_heads", [(1, 1), (2, 2), (3, 2)])
+def test_sasrec_encoder_reads_the_newest_position_as_encode_does(num_layers, num_heads):
+    """SASRec's and the readout's state (``forward``) computes the last block at the
+    newest position only: the same output and gradients as the full ``encode``'s last
+    row, for histories of every length (left-padded, one of a single item)."""
+    torch.manual_seed(3)
+    encoder = SASRecEncoder(16, 7, num_layers=num_layers, num_heads=num_heads, dropout=0.0)
+    init_weights(encoder)
+    for parameter in encoder.parameters():  # init zeroes biases and sets LayerNorm to 1/0
+        parameter.data.add_(0.1 * torch.randn_like(parameter))
+    lengths = torch.tensor([7, 4, 1, 6])
+    histories = torch.randint(1, 30, (4, 7))
+    histories[torch.arange(7)[None, :] < (7 - lengths)[:, None]] = PAD
+    item_embs = torch.randn(4, 7, 16, requires_grad=True)
+    weights = torch.randn(4, 16)
+
+    gradients = []
+    for state in (
+        lambda: encoder(item_embs, histories),
+        lambda: encoder.encode(item_embs, histories)[:, -1],
+    ):
+        encoder.zero_grad()
+        item_embs.grad = None
+        output = state()
+        (output * weights).sum().backward()
+        gradients.append(
+            (output.detach(), item_embs.grad.clone(), [p.grad.clone() for p in encoder.parameters()])
+        )
+    (newest, newest_input_grad, newest_grads), (full, full_input_grad, full_grads) = gradients
+    assert newest.shape == (4, 16)
+    torch.testing.assert_close(newest, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(newest_input_grad, full_input_grad, rtol=1e-5, atol=1e-6)
+    for newest_grad, full_grad in zip(newest_grads, full_grads, strict=True):
+        torch.testing.assert_close(newest_grad, full_grad, rtol=1e-5, atol=1e-6)
+    # not a tautology: another position's row differs from the newest
+    assert not torch.allclose(encoder.encode(item_embs, histories)[:, -2], newest)

@@ -25,17 +25,24 @@ class _PostNormBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, allowed: torch.Tensor, newest_only: bool = False
+    ) -> torch.Tensor:
+        """(B, L, d) -> (B, L, d); with ``newest_only`` only the last position's output,
+        (B, 1, d). Its query still reads every position's key and value, so it is the
+        full output's last row, at about a quarter of the block's arithmetic."""
         batch, length, dim = x.shape
         q, k, v = (
             self.qkv(x)
             .view(batch, length, 3, self.num_heads, dim // self.num_heads)
             .permute(2, 0, 3, 1, 4)
         )
+        if newest_only:
+            q, x, allowed = q[:, :, -1:], x[:, -1:], allowed[:, -1:]
         attended = F.scaled_dot_product_attention(
             q, k, v, attn_mask=allowed[:, None], dropout_p=self.dropout.p if self.training else 0.0
         )
-        attended = self.out(attended.transpose(1, 2).reshape(batch, length, dim))
+        attended = self.out(attended.transpose(1, 2).reshape(batch, x.shape[1], dim))
         x = self.norm1(x + self.dropout(attended))
         return self.norm2(x + self.dropout(self.ff2(self.dropout(F.gelu(self.ff1(x))))))
 
@@ -61,8 +68,16 @@ class SASRecEncoder(nn.Module):
         )  # initialised by the model that owns it
 
     def forward(self, item_embs: torch.Tensor, histories: torch.Tensor) -> torch.Tensor:
-        """``item_embs`` (B, L, d) of the left-padded ``histories`` (B, L) -> (B, d)."""
-        return self.encode(item_embs, histories)[:, -1]  # left padding: the newest item is last
+        """``item_embs`` (B, L, d) of the left-padded ``histories`` (B, L) -> (B, d): the
+        output at the newest item, which left padding puts last. It is
+        ``encode(...)[:, -1]``, but the last block computes only that position: a
+        position's output reads the others through their keys and values alone, so the
+        other queries, their feed-forward and norms would be thrown away."""
+        x, allowed = self._block_inputs(item_embs, histories, None)
+        *body, last = self.blocks
+        for block in body:
+            x = block(x, allowed)
+        return last(x, allowed, newest_only=True)[:, 0]
 
     def encode(
         self,
@@ -72,7 +87,17 @@ class SASRecEncoder(nn.Module):
     ) -> torch.Tensor:
         """The output at every position, (B, L, d). ``same_group`` (B, L, L) bool, when
         given, further restricts attention to keys of the query's own group."""
-        batch, length = histories.shape
+        x, allowed = self._block_inputs(item_embs, histories, same_group)
+        for block in self.blocks:
+            x = block(x, allowed)
+        return x
+
+    def _block_inputs(
+        self, item_embs: torch.Tensor, histories: torch.Tensor, same_group: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first block's input (B, L, d) and the attention mask (B, L, L), True where
+        a query may read a key."""
+        length = histories.shape[1]
         x = item_embs + self.positions.weight[None, -length:]
         x = self.dropout(self.input_norm(x))
         valid = histories != PAD
@@ -83,6 +108,4 @@ class SASRecEncoder(nn.Module):
             allowed = allowed & same_group
         # a padded query may see itself, so that no row of the softmax is empty
         allowed = allowed | eye[None]
-        for block in self.blocks:
-            x = block(x, allowed)
-        return x
+        return x, allowed
