@@ -121,13 +121,13 @@ def test_sasrec_encoder_reads_the_newest_position_as_encode_does(num_layers, num
     weights = torch.randn(4, 16)
 
     gradients = []
-    for state in (
+    for newest_state in (
         lambda: encoder(item_embs, histories),
         lambda: encoder.encode(item_embs, histories)[:, -1],
     ):
         encoder.zero_grad()
         item_embs.grad = None
-        output = state()
+        output = newest_state()
         (output * weights).sum().backward()
         gradients.append(
             (output.detach(), item_embs.grad.clone(), [p.grad.clone() for p in encoder.parameters()])

@@ -73,11 +73,7 @@ class SASRecEncoder(nn.Module):
         ``encode(...)[:, -1]``, but the last block computes only that position: a
         position's output reads the others through their keys and values alone, so the
         other queries, their feed-forward and norms would be thrown away."""
-        x, allowed = self._block_inputs(item_embs, histories, None)
-        *body, last = self.blocks
-        for block in body:
-            x = block(x, allowed)
-        return last(x, allowed, newest_only=True)[:, 0]
+        return self._blocks(item_embs, histories, None, newest_only=True)[:, 0]
 
     def encode(
         self,
@@ -87,16 +83,17 @@ class SASRecEncoder(nn.Module):
     ) -> torch.Tensor:
         """The output at every position, (B, L, d). ``same_group`` (B, L, L) bool, when
         given, further restricts attention to keys of the query's own group."""
-        x, allowed = self._block_inputs(item_embs, histories, same_group)
-        for block in self.blocks:
-            x = block(x, allowed)
-        return x
+        return self._blocks(item_embs, histories, same_group, newest_only=False)
 
-    def _block_inputs(
-        self, item_embs: torch.Tensor, histories: torch.Tensor, same_group: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first block's input (B, L, d) and the attention mask (B, L, L), True where
-        a query may read a key."""
+    def _blocks(
+        self,
+        item_embs: torch.Tensor,
+        histories: torch.Tensor,
+        same_group: torch.Tensor | None,
+        newest_only: bool,
+    ) -> torch.Tensor:
+        """Every block over the history; the last at the newest position only with
+        ``newest_only`` ((B, 1, d) then, else (B, L, d))."""
         length = histories.shape[1]
         x = item_embs + self.positions.weight[None, -length:]
         x = self.dropout(self.input_norm(x))
@@ -108,4 +105,7 @@ class SASRecEncoder(nn.Module):
             allowed = allowed & same_group
         # a padded query may see itself, so that no row of the softmax is empty
         allowed = allowed | eye[None]
-        return x, allowed
+        *body, last = self.blocks
+        for block in body:
+            x = block(x, allowed)
+        return last(x, allowed, newest_only=newest_only)
