@@ -29,9 +29,13 @@ def upper_pairs(size: int, device: torch.device) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=256)
 def _index_range(size: int, device: torch.device) -> torch.Tensor:
-    return torch.arange(size, device=device)
+    # a normal tensor even when first asked for under torch.inference_mode() (the
+    # parallel path's rollout): graphs read the cached one too
+    with torch.inference_mode(False):
+        return torch.arange(size, device=device)
 
 
 @functools.lru_cache(maxsize=64)
 def _upper_pairs(size: int, device: torch.device) -> torch.Tensor:
-    return torch.ones(size, size, dtype=torch.bool, device=device).triu(diagonal=1)
+    with torch.inference_mode(False):  # as _index_range
+        return torch.ones(size, size, dtype=torch.bool, device=device).triu(diagonal=1)

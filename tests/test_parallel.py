@@ -12,6 +12,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from adasplit_env import constants
 from adasplit_env.data import load_dataset
 from adasplit_env.model.adasplit import AdaSplitModel
 from adasplit_env.model.config import ModelConfig, RewardConfig
@@ -210,6 +211,24 @@ PRESET = dict(
 )
 
 
+def _loss_and_gradients(dataset, options, short, train_path):
+    """One REINFORCE loss on a small model (seeded), backward: (loss, stats, grads)."""
+    config = TrainConfig(
+        dataset="synthetic", max_len=6, dim=8, eps=1.0, train_path=train_path, **options
+    )
+    torch.manual_seed(0)
+    model_config = ModelConfig(
+        num_users=dataset.num_users, num_items=dataset.num_items, **asdict(config.model_options)
+    )
+    model = init_weights(AdaSplitModel(model_config), std=0.5).eval()
+    agent = ReinforceAgent(AllocationProcess(model, config.reward), config)
+    batch = samples_of(dataset, short=short)
+    assert short == bool((batch.lengths < 5).all())
+    loss, stats = agent.loss(batch, torch.Generator().manual_seed(3))
+    loss.backward()
+    return loss, stats, {name: p.grad for name, p in model.named_parameters()}
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -228,20 +247,7 @@ def test_parallel_loss_equals_the_sequential_loss(dataset, options, short):
     episodes are all shorter than L + 1 steps."""
 
     def loss_and_gradients(train_path):
-        config = TrainConfig(
-            dataset="synthetic", max_len=6, dim=8, eps=1.0, train_path=train_path, **options
-        )
-        torch.manual_seed(0)
-        model_config = ModelConfig(
-            num_users=dataset.num_users, num_items=dataset.num_items, **asdict(config.model_options)
-        )
-        model = init_weights(AdaSplitModel(model_config), std=0.5).eval()
-        agent = ReinforceAgent(AllocationProcess(model, config.reward), config)
-        batch = samples_of(dataset, short=short)
-        assert short == bool((batch.lengths < 5).all())
-        loss, stats = agent.loss(batch, torch.Generator().manual_seed(3))
-        loss.backward()
-        return loss, stats, {name: p.grad for name, p in model.named_parameters()}
+        return _loss_and_gradients(dataset, options, short, train_path)
 
     loss, stats, grads = loss_and_gradients("sequential")
     parallel_loss, parallel_stats, parallel_grads = loss_and_gradients("parallel")
@@ -255,3 +261,15 @@ def test_parallel_loss_equals_the_sequential_loss(dataset, options, short):
             assert other is None or other.abs().max() < 1e-6, name
         else:
             assert other is not None and torch.allclose(other, grad, atol=1e-5), name
+
+
+def test_the_parallel_path_trains_with_nothing_cached_before_it(dataset):
+    """The parallel path samples under ``torch.inference_mode()``: the constants its
+    rollout is the first to ask for (index ranges, pair masks, cached for reuse) must
+    still be tensors that a graph may save for backward."""
+    constants._index_range.cache_clear()
+    constants._upper_pairs.cache_clear()
+    options = dict(PRESET, group_updater="attn_gru")
+    loss, _, grads = _loss_and_gradients(dataset, options, False, "parallel")
+    assert torch.isfinite(loss)
+    assert grads["item_embeddings.weight"].abs().sum() > 0
