@@ -81,7 +81,9 @@ def split_metrics(ranks: Mapping[str, torch.Tensor]) -> dict[str, dict[str, floa
     holds them: ``{"val": {...}, "test": {...}}``."""
     return {
         split: {
-            key: value for key, value in metrics_from_ranks(split_ranks).items() if key in METRIC_KEYS
+            key: value
+            for key, value in metrics_from_ranks(split_ranks).items()
+            if key in METRIC_KEYS
         }
         for split, split_ranks in ranks.items()
     }

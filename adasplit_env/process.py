@@ -138,7 +138,9 @@ class AllocationState:
         merged = {}
         for f in _row_fields():
             mine = getattr(self, f.name)  # None: an optional field the model does not use
-            merged[f.name] = None if mine is None else mine.index_copy(0, rows, getattr(other, f.name))
+            merged[f.name] = (
+                None if mine is None else mine.index_copy(0, rows, getattr(other, f.name))
+            )
         return AllocationState(**merged, policy_maps=other.policy_maps)
 
 
@@ -146,8 +148,6 @@ class AllocationState:
 def _row_fields():
     """The fields of :class:`AllocationState` that hold one entry per episode."""
     return [f for f in fields(AllocationState) if not f.metadata.get("shared")]
-
-
 
 
 @dataclass(frozen=True)

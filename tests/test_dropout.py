@@ -39,7 +39,9 @@ def test_identity_in_eval_mode_and_at_zero_and_a_module_like_nn_dropout():
     inplace = inputs.clone()
     torch.manual_seed(2)
     result = Dropout(0.5, inplace=True)(inplace)
-    assert result is inplace and set(torch.unique((result / inputs).round(decimals=4)).tolist()) <= {0.0, 2.0}
+    assert result is inplace and set(
+        torch.unique((result / inputs).round(decimals=4)).tolist()
+    ) <= {0.0, 2.0}
 
 
 def test_seeded_draws_repeat():

@@ -73,7 +73,9 @@ def test_same_seed_same_actions_same_trajectory(synthetic):
 
 
 def test_single_vector_and_process_agree(synthetic):
-    model = AdaSplitModel(ModelConfig(num_users=synthetic.num_users, num_items=synthetic.num_items, dim=16))
+    model = AdaSplitModel(
+        ModelConfig(num_users=synthetic.num_users, num_items=synthetic.num_items, dim=16)
+    )
     single = AllocationEnv(synthetic, model=model)
     vector = AllocationVectorEnv(4, synthetic, model=model)
     obs, info = vector.reset(seed=10)
@@ -318,9 +320,7 @@ def test_scorer_matches_per_item_reference(join_logit):
         table = process.model.item_embeddings.weight
         for item in range(1, dataset.num_items + 1):
             candidate = table[item].expand(len(samples), -1)
-            logits = process.model.policy.logits(
-                candidate, state.group_reprs, state.num_groups
-            )
+            logits = process.model.policy.logits(candidate, state.group_reprs, state.num_groups)
             best = logits.argmax(dim=1)
             creates = best >= state.num_groups
             groups = torch.where(

@@ -109,15 +109,11 @@ def test_policy_temperature_and_full_groups():
     head = SigmoidJoin(dim=2, eps=0.5, temperature=0.5)
     fill(head)
     groups = torch.randn(1, 2, 2, generator=torch.Generator().manual_seed(0))
-    logits = head.logits(
-        torch.ones(1, 2), groups, torch.tensor([2])
-    )
+    logits = head.logits(torch.ones(1, 2), groups, torch.tensor([2]))
     assert torch.isfinite(logits).all()  # h = max_groups: no create slot
     cold = SigmoidJoin(dim=2, eps=0.5, temperature=1.0)
     cold.load_state_dict(head.state_dict())
-    warm = cold.logits(
-        torch.ones(1, 2), groups, torch.tensor([2])
-    )
+    warm = cold.logits(torch.ones(1, 2), groups, torch.tensor([2]))
     assert torch.allclose(logits, warm / 0.5)
 
 

@@ -94,7 +94,9 @@ def test_group_states_equal_the_process_steps(dataset, updater):
         assert torch.allclose(
             state.group_reprs[live], replayed[rows[live], position[live]], atol=1e-5
         )
-        assert torch.allclose(state.group_reprs[live], walked[rows[live], position[live]], atol=1e-5)
+        assert torch.allclose(
+            state.group_reprs[live], walked[rows[live], position[live]], atol=1e-5
+        )
         state, _ = process.step(state, assignments[rows, position])
 
 
@@ -159,9 +161,7 @@ def test_replay_equals_the_sequential_rollout(dataset, options, detach):
 
     sequential = run_episodes(process, samples, policy, forced_actions=assignments)
     start = process.reset(samples)
-    replay = process.replay(
-        start, assignments, detach_policy_inputs=detach, allocation_terms=True
-    )
+    replay = process.replay(start, assignments, detach_policy_inputs=detach, allocation_terms=True)
     steps = sequential.log_probs.shape[1]
     log_probs = replay.by_step(replay.log_probs, start.cursor, steps)
     assert torch.allclose(log_probs, sequential.log_probs, atol=1e-5)
@@ -176,9 +176,7 @@ def test_replay_equals_the_sequential_rollout(dataset, options, detach):
     assert torch.equal(replay.history_group_mask, sequential.history_group_mask)
     assert torch.allclose(replay.history_group_reprs, sequential.history_group_reprs, atol=1e-5)
     assert torch.allclose(replay.target_group_repr, sequential.target_group_repr, atol=1e-5)
-    assert torch.allclose(
-        replay.target_log_likelihood, sequential.target_log_likelihood, atol=1e-5
-    )
+    assert torch.allclose(replay.target_log_likelihood, sequential.target_log_likelihood, atol=1e-5)
     weights = torch.randn(log_probs.shape, generator=torch.Generator().manual_seed(1))
     parameters = [p for p in process.model.parameters() if p.requires_grad]
 

@@ -130,7 +130,11 @@ def test_sasrec_encoder_reads_the_newest_position_as_encode_does(num_layers, num
         output = newest_state()
         (output * weights).sum().backward()
         gradients.append(
-            (output.detach(), item_embs.grad.clone(), [p.grad.clone() for p in encoder.parameters()])
+            (
+                output.detach(),
+                item_embs.grad.clone(),
+                [p.grad.clone() for p in encoder.parameters()],
+            )
         )
     (newest, newest_input_grad, newest_grads), (full, full_input_grad, full_grads) = gradients
     assert newest.shape == (4, 16)

@@ -173,7 +173,9 @@ class JoinRule(nn.Module):
         """(N, W) the logit of joining each slot's group (read where the group is active)."""
         raise NotImplementedError(f"{type(self).__name__} must implement join_logits()")
 
-    def version_logits(self, item_terms: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor | None:
+    def version_logits(
+        self, item_terms: torch.Tensor, vectors: torch.Tensor
+    ) -> torch.Tensor | None:
         """(B, P, V) the join logit of each of P items against each of V group states of
         its episode, (B, V, d), for a rule whose logit reads one group and the item alone:
         the parallel path then scores every version once and reads each (position, slot)
@@ -281,7 +283,9 @@ class JoinRule(nn.Module):
         """:meth:`slot_logits` from a batch of observations: what a learner on the
         Gymnasium faces (PPO) reads, the same logits the MDP's own steps use.
         ``query``: :meth:`query_of_observation` of them, when the caller has it."""
-        return self.slot_logits(query if query is not None else self.query_of_observation(observations))
+        return self.slot_logits(
+            query if query is not None else self.query_of_observation(observations)
+        )
 
 
 def _pad_slots(logits: torch.Tensor, max_groups: int | None) -> torch.Tensor:

@@ -113,6 +113,7 @@ class AllocationIndex:
         previous = self.latest_before.gather(2, slot)[..., 0]
         return torch.where(self.slots >= 0, previous, -1)
 
+
 GROUP_UPDATERS: Registry[type[GroupUpdater]] = Registry("group updater")
 
 
