@@ -65,8 +65,8 @@ class ReinforceAgent(Agent):
         greedy_seq = self.config.learner.seq_rollout == "greedy"
         start = process.reset(batch)
         # inference mode, not just no_grad: no version counters or view tracking in the
-        # step loop (2-3 ms of an update on a CPU). Its tensors meet the replay's graph
-        # only as inputs that are not saved for backward, as inference tensors may not be
+        # step loop (about 2 ms of an update on a CPU). Inference tensors may not be saved
+        # for backward; the replay reads the rollout's only where nothing saves them
         with torch.inference_mode():
             rollout = run_episodes(
                 process,

@@ -243,12 +243,10 @@ def test_parallel_loss_equals_the_sequential_loss(dataset, options, short):
     """The REINFORCE loss, its statistics and every gradient, on both paths, from the
     same seed (the sampling draws the same numbers on both); also for a batch whose
     episodes are all shorter than L + 1 steps."""
-
-    def loss_and_gradients(train_path):
-        return _loss_and_gradients(dataset, options, short, train_path)
-
-    loss, stats, grads = loss_and_gradients("sequential")
-    parallel_loss, parallel_stats, parallel_grads = loss_and_gradients("parallel")
+    loss, stats, grads = _loss_and_gradients(dataset, options, short, "sequential")
+    parallel_loss, parallel_stats, parallel_grads = _loss_and_gradients(
+        dataset, options, short, "parallel"
+    )
     assert torch.allclose(parallel_loss, loss, atol=1e-5)
     for key, value in stats.items():
         if isinstance(value, float) and value == value:
