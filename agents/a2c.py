@@ -83,7 +83,8 @@ class ActorCriticAgent(Agent):
         rl_loss = policy_loss + config.learner.value_coef * value_loss
         seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
         loss, stats = self.joint_loss(rollout, seq_loss, rl_loss, entropy=entropy)
-        stats["losses/policy"] = policy_loss.item()
-        stats["losses/value"] = value_loss.item()
-        stats["charts/mean_value"] = (values.sum() / active.sum()).item()
+        if self.log_stats:
+            stats["losses/policy"] = policy_loss.item()
+            stats["losses/value"] = value_loss.item()
+            stats["charts/mean_value"] = (values.sum() / active.sum()).item()
         return loss, stats

@@ -257,6 +257,8 @@ class TrainingContext(Protocol):
 
     def optimize(self, loss: torch.Tensor, stats: dict) -> None: ...
 
+    def log_due(self) -> bool: ...
+
     def log(self, stats: dict) -> None: ...
 
     def bar_postfix(self) -> dict: ...
@@ -280,6 +282,10 @@ class Agent(nn.Module):
     """
 
     name = "agent"
+    # whether the trainer logs the stats of the update being computed (it sets this
+    # before each, :meth:`TrainingContext.log_due`); where False, :meth:`loss` may skip
+    # what only the logs read and return empty stats
+    log_stats: bool = True
 
     def __init__(
         self, process: AllocationProcess | None, config, model: nn.Module | None = None
@@ -323,11 +329,16 @@ class Agent(nn.Module):
     def run_epoch(self, trainer: TrainingContext, epoch: int) -> None:
         """One epoch: by default one update of ``loss`` per shuffled mini-batch."""
         bar = trainer.progress_bar(trainer.epoch_batches(epoch), epoch)
-        for batch in bar:
-            # loss_module is this agent, or its DistributedDataParallel wrapper
-            loss, stats = trainer.loss_module(trainer.shard(batch), generator=trainer.sampling)
-            trainer.optimize(loss, stats)
-            bar.set_postfix(trainer.bar_postfix())
+        try:
+            for batch in bar:
+                self.log_stats = trainer.log_due()
+                batch = trainer.shard(batch)
+                # loss_module is this agent, or its DistributedDataParallel wrapper
+                loss, stats = trainer.loss_module(batch, generator=trainer.sampling)
+                trainer.optimize(loss, stats)
+                bar.set_postfix(trainer.bar_postfix())
+        finally:
+            self.log_stats = True  # a loss asked for outside the loop has its stats
 
     def joint_loss(
         self,
@@ -338,10 +349,13 @@ class Agent(nn.Module):
     ) -> tuple[torch.Tensor, dict]:
         """Eq. 21, ``L = L_seq + beta * L_rl``, less ``entropy_coef * entropy`` where a
         learner gives its policy's entropy (a2c), with the update's standard stats (the
-        rollout's summary and the three losses) for the logs."""
+        rollout's summary and the three losses) for the logs, none where they are not
+        logged (:attr:`log_stats`)."""
         loss = seq_loss + self.config.learner.beta * rl_loss
         if entropy is not None:
             loss = loss - self.config.learner.entropy_coef * entropy
+        if not self.log_stats:
+            return loss, {}
         stats = rollout.summary()
         stats["losses/seq"] = seq_loss.item()
         stats["losses/rl"] = rl_loss.item()

@@ -8,12 +8,12 @@ may add to and which ends up in ``metrics.json``'s history. The built-in ones:
   each improvement, and the early-stopping count (shared by all ranks);
 - :class:`LastCheckpoint`: ``last.pt`` after every epoch (rank 0), with everything a
   resume needs (optimiser, progress, every random generator), and the resume itself;
-- :class:`TensorBoard`: every update's stats, each epoch's new entries (validation,
-  throughput, a user callback's) and the final metrics, as event files in the run dir
-  (rank 0).
+- :class:`TensorBoard`: the logged updates' stats (every ``log_every``-th update and
+  each epoch's first), each epoch's new entries (validation, throughput, a user
+  callback's) and the final metrics, as event files in the run dir (rank 0).
 
-A callback sees the run start (:meth:`Callback.on_fit_start`), every optimiser update
-(:meth:`Callback.on_update`), every epoch's end and the run's end
+A callback sees the run start (:meth:`Callback.on_fit_start`), every logged optimiser
+update (:meth:`Callback.on_update`), every epoch's end and the run's end
 (:meth:`Callback.on_fit_end`, also when it stops on an error or an interrupt).
 """
 
@@ -61,7 +61,9 @@ class Callback:
         """Before the first epoch (of this process: after a resume, the next one)."""
 
     def on_update(self, trainer, stats: dict) -> None:
-        """After each optimiser update; ``trainer.progress.global_step`` counts it."""
+        """After each logged optimiser update (``Trainer.log_due``: every ``log_every``-th
+        and each epoch's first) with its stats; ``trainer.progress.global_step`` counts
+        every update, logged or not."""
 
     def on_epoch_end(self, trainer, record: dict) -> None:
         """After epoch ``trainer.progress.epoch``; ``record`` is that epoch's history entry."""

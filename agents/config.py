@@ -164,6 +164,12 @@ class TrainConfig:
         None, "where to write logs and checkpoints (default runs/<dataset>-<algo>-<time>)"
     )
     progress: bool = option(True, "show progress bars (only when stderr is a terminal)")
+    log_every: int = option(
+        10,
+        "log an update's statistics to TensorBoard every N updates (1: every update); "
+        "the updates between skip what only the logs read, such as Eq. 14-15 where no "
+        "reward weighs them and the statistics' host syncs",
+    )
     # the sections, each declared where it is used
     model_options: ModelOptions = field(default_factory=ModelOptions)
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -204,6 +210,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.eval_every < 1:
             raise ConfigError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.log_every < 1:
+            raise ConfigError(f"log_every must be >= 1, got {self.log_every}")
         if self.patience < 0 or self.eval_users < 0:
             raise ConfigError("patience and eval_users must be >= 0")
         if self.format is not None and self.format not in FORMATS:

@@ -161,25 +161,32 @@ class SB3Agent(Agent):
                 self.process, batch, self.process.policy_logits, forced_actions=forced
             )
             seq_loss = self.sequence_loss(self.sequence_rollout(rollout, batch), batch)
-            stats = {
-                "losses/seq": seq_loss.item(),
-                "losses/total": seq_loss.item(),
-                "charts/episode_return": float(np.mean([e["return"] for e in chunk])),
-                "groups/per_episode": float(np.mean([e["num_groups"] for e in chunk])),
-                "groups/creation_rate": float(sum(e["created"] for e in chunk) / max(1, steps)),
-                "groups/pair_cosine": mean_pair_cosine(rollout.final_state),
-                # the entropy of PPO's policy (the shared head) on these episodes' states
-                "policy/entropy": (
-                    (rollout.entropies.detach() * rollout.active).sum() / rollout.active.sum()
-                ).item(),
-                "hist/groups_per_episode": torch.tensor([e["num_groups"] for e in chunk]),
-            }
-            for term in REWARD_TERMS:
-                stats[f"rewards/{term}"] = float(np.mean([e[f"{term}_reward"] for e in chunk]))
+            logged = trainer.log_due()
+            stats = self._episode_stats(chunk, steps, rollout, seq_loss) if logged else {}
             trainer.optimize(seq_loss, stats)
         self.model.eval()
         self._bar.update(steps)
         self._bar.set_postfix(trainer.bar_postfix())
+
+    @staticmethod
+    def _episode_stats(chunk: list[dict], steps: int, rollout, seq_loss: torch.Tensor) -> dict:
+        """The logged statistics of one recommender update on ``chunk``'s episodes."""
+        stats = {
+            "losses/seq": seq_loss.item(),
+            "losses/total": seq_loss.item(),
+            "charts/episode_return": float(np.mean([e["return"] for e in chunk])),
+            "groups/per_episode": float(np.mean([e["num_groups"] for e in chunk])),
+            "groups/creation_rate": float(sum(e["created"] for e in chunk) / max(1, steps)),
+            "groups/pair_cosine": mean_pair_cosine(rollout.final_state),
+            # the entropy of PPO's policy (the shared head) on these episodes' states
+            "policy/entropy": (
+                (rollout.entropies.detach() * rollout.active).sum() / rollout.active.sum()
+            ).item(),
+            "hist/groups_per_episode": torch.tensor([e["num_groups"] for e in chunk]),
+        }
+        for term in REWARD_TERMS:
+            stats[f"rewards/{term}"] = float(np.mean([e[f"{term}_reward"] for e in chunk]))
+        return stats
 
     def loss(self, batch, generator=None):
         raise NotImplementedError("SB3 agents train through run_epoch(), not per-batch losses")

@@ -57,8 +57,9 @@ class ReinforceAgent(Agent):
         groups, every step's log-probability, the target's log-likelihood) in one pass
         over the sampled allocation. The encoders run once, for both. The likelihood
         reward is the replay's log-likelihood, detached, and Eq. 14-15 are the replay's
-        too (every position in a few products, not a dozen operators a step); the
-        creation penalty comes from the rollout. Equal to the sequential loss and
+        too (every position in a few products, not a dozen operators a step; skipped in
+        an update whose stats are not logged where no reward weighs them); the creation
+        penalty comes from the rollout. Equal to the sequential loss and
         gradients for the same allocation (``tests/test_parallel.py``)."""
         process = self.process
         weight = process.rewards.likelihood_reward
@@ -78,19 +79,23 @@ class ReinforceAgent(Agent):
                 allocation_terms=False,
             )
         detach = self.config.learner.rl_gradient == "policy"
+        # Eq. 14-15 where a reward weighs them or the logs read them (AdaSplit+ weighs
+        # them 0: adding their zero-weighted terms leaves every reward as it is)
+        allocation_terms = self.log_stats or process.rewards.allocation_reward_weight != 0
         replay = process.replay(
             start,
             rollout.final_state.assignments,
             detach_policy_inputs=detach,
             score_target=weight > 0 or not greedy_seq,
-            allocation_terms=True,
+            allocation_terms=allocation_terms,
         )
         steps = rollout.active.shape[1]
-        replayed = {
-            "allocation": replay.by_step(replay.allocation_reward, start.cursor, steps),
-            "orthogonality": replay.by_step(replay.orthogonality_reward, start.cursor, steps),
-        }
-        rollout = rollout.with_terms(replayed, process.rewards)
+        if allocation_terms:
+            replayed = {
+                "allocation": replay.by_step(replay.allocation_reward, start.cursor, steps),
+                "orthogonality": replay.by_step(replay.orthogonality_reward, start.cursor, steps),
+            }
+            rollout = rollout.with_terms(replayed, process.rewards)
         if weight > 0:
             rollout = rollout.with_target_log_likelihood(
                 replay.target_log_likelihood, process.rewards
@@ -124,7 +129,7 @@ class ReinforceAgent(Agent):
         advantages = self.advantages(rollout, greedy_rollout)
         rl_loss = -(advantages * log_probs).sum(dim=1).mean()
         loss, stats = self.joint_loss(rollout, seq_loss, rl_loss)
-        if greedy_rollout is not None:
+        if greedy_rollout is not None and self.log_stats:
             # an episode's return (as charts/episode_return) less the argmax episode's
             gap = rollout.rewards.detach().sum(1) - greedy_rollout.rewards.detach().sum(1)
             stats["charts/return_over_greedy"] = gap.mean().item()

@@ -21,6 +21,8 @@ class SupervisedAgent(Agent):
 
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         loss = self.recommender.loss(batch, generator)
+        if not self.log_stats:
+            return loss, {}
         return loss, {"losses/seq": loss.item(), "losses/total": loss.item()}
 
     def rank_scores(self, batch: Samples, cutoff: int | None = None, exclude=None) -> torch.Tensor:

@@ -168,6 +168,7 @@ class Trainer:
             TensorBoard(),
         ]
         self.running: dict[str, float] = {}
+        self.epoch_start_step = 0
         self.sampling = torch.Generator(device=self.device).manual_seed(config.seed + self.rank)
         self.agent.setup(self)
         self.loss_module = self.agent
@@ -266,14 +267,27 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if "losses/total" not in stats:  # a plug-in's stats need not name it: the loss minimised
+        # a plug-in's stats need not name it: the loss minimised
+        if self.log_due() and "losses/total" not in stats:
             stats = {**stats, "losses/total": float(loss.detach())}
         self.log(stats)
 
+    def log_due(self) -> bool:
+        """Whether the next update's stats reach the callbacks: every ``log_every``-th
+        update (the run's first included) and each epoch's first, so that every epoch's
+        record has them. An agent may skip what only the logs read in the others
+        (:attr:`Agent.log_stats`)."""
+        step = self.progress.global_step
+        return step % self.config.log_every == 0 or step == self.epoch_start_step
+
     def log(self, stats: dict) -> None:
-        """Count one update, hand its stats to the callbacks (TensorBoard logs them) and
-        keep running means for the progress bar and the epoch's record."""
+        """Count one update; where it is due (:meth:`log_due`), hand its stats to the
+        callbacks (TensorBoard logs them) and keep running means of them for the progress
+        bar and the epoch's record."""
+        due = self.log_due()
         self.progress.global_step += 1
+        if not due:
+            return
         for callback in self.callbacks:
             callback.on_update(self, stats)
         for key in ("losses/total", "losses/seq", "charts/episode_return", "groups/per_episode"):
@@ -291,6 +305,7 @@ class Trainer:
         epoch = self.progress.epoch + 1
         self.model.train()
         self.running = {}
+        self.epoch_start_step = self.progress.global_step
         start = time.perf_counter()
         self.agent.run_epoch(self, epoch)
         return time.perf_counter() - start, dict(self.running)

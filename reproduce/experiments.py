@@ -260,8 +260,17 @@ def expected_options(experiment: Experiment, configs: Path) -> dict[str, Any]:
 
 
 # Options that change how a run is carried out, not what it computes (``train_path``:
-# the same loss and gradients, tests/test_parallel.py; like ``threads``, float rounding).
-RUN_ONLY_KEYS = ("run_dir", "progress", "threads", "device", "data_dir", "train_path")
+# the same loss and gradients, tests/test_parallel.py; like ``threads``, float rounding;
+# ``log_every``: how often the logs sample the updates, tests/test_training.py).
+RUN_ONLY_KEYS = (
+    "run_dir",
+    "progress",
+    "threads",
+    "device",
+    "data_dir",
+    "train_path",
+    "log_every",
+)
 
 
 def comparable(options: dict[str, Any]) -> dict[str, Any]:

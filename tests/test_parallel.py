@@ -209,7 +209,7 @@ PRESET = dict(
 )
 
 
-def _loss_and_gradients(dataset, options, short, train_path):
+def _loss_and_gradients(dataset, options, short, train_path, log_stats=True):
     """One REINFORCE loss on a small model (seeded), backward: (loss, stats, grads)."""
     config = TrainConfig(
         dataset="synthetic", max_len=6, dim=8, eps=1.0, train_path=train_path, **options
@@ -220,6 +220,7 @@ def _loss_and_gradients(dataset, options, short, train_path):
     )
     model = init_weights(AdaSplitModel(model_config), std=0.5).eval()
     agent = ReinforceAgent(AllocationProcess(model, config.reward), config)
+    agent.log_stats = log_stats
     batch = samples_of(dataset, short=short)
     assert short == bool((batch.lengths < 5).all())
     loss, stats = agent.loss(batch, torch.Generator().manual_seed(3))
@@ -269,3 +270,25 @@ def test_the_parallel_path_trains_with_nothing_cached_before_it(dataset):
     loss, _, grads = _loss_and_gradients(dataset, options, False, "parallel")
     assert torch.isfinite(loss)
     assert grads["item_embeddings.weight"].abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(PRESET, group_updater="attn_gru"), {}],
+    ids=["preset", "paper"],
+)
+@pytest.mark.parametrize("train_path", ["sequential", "parallel"])
+def test_an_update_whose_stats_are_not_logged_trains_the_same(dataset, options, train_path):
+    """Between logged updates (``--log-every``) a learner skips what only the logs read
+    (the preset's Eq. 14-15, which no reward weighs there, and the statistics): the loss
+    and every gradient stay the same to the bit."""
+    loss, stats, grads = _loss_and_gradients(dataset, options, False, train_path)
+    unlogged_loss, unlogged_stats, unlogged_grads = _loss_and_gradients(
+        dataset, options, False, train_path, log_stats=False
+    )
+    assert stats and unlogged_stats == {}
+    assert torch.equal(unlogged_loss, loss)
+    for name, grad in grads.items():
+        other = unlogged_grads[name]
+        assert (grad is None) == (other is None), name
+        assert grad is None or torch.equal(other, grad), name

@@ -136,7 +136,8 @@ def test_training_beats_popularity_on_synthetic(tmp_path, small_dataset):
 def test_tensorboard_has_the_curves(tmp_path, small_dataset):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    Trainer(small_config(tmp_path, epochs=1), dataset=small_dataset).fit()
+    trainer = Trainer(small_config(tmp_path, epochs=2, log_every=4), dataset=small_dataset)
+    trainer.fit()
     events = EventAccumulator(str(tmp_path / "run"), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
@@ -146,10 +147,17 @@ def test_tensorboard_has_the_curves(tmp_path, small_dataset):
     )  # fmt: skip
     for tag in logged:
         assert tag in scalars, tag
-    # an epoch's running means are not logged again over the updates' own curve
-    assert [e.step for e in events.Scalars("losses/seq")] == list(range(1, 1 + len(
-        events.Scalars("losses/seq"))))  # fmt: skip
-    assert "groups_per_episode" in events.Tags()["histograms"]
+    # every 4th update and each epoch's first; an epoch's running means are not logged
+    # again over the updates' own curve
+    per_epoch = trainer.progress.global_step // 2
+    assert per_epoch % 4 != 0  # so that the second epoch's first is logged for being first
+    logged_steps = [
+        step + 1 for step in range(2 * per_epoch) if step % 4 == 0 or step % per_epoch == 0
+    ]
+    assert [e.step for e in events.Scalars("losses/seq")] == logged_steps
+    assert [e.step for e in events.Histograms("groups_per_episode")] == logged_steps
+    for record in trainer.progress.history:  # each epoch's record has the running means
+        assert {"losses/total", "charts/episode_return"} <= set(record)
 
 
 def test_adjusted_rand_index_by_hand():
@@ -324,6 +332,8 @@ def test_config_file_and_flag_override(tmp_path):
 
     with pytest.raises(ConfigError, match="unknown option"):
         parse_config(["--config", str(bad)])
+    with pytest.raises(ConfigError, match="log_every must be >= 1"):
+        parse_config(["--log-every", "0"])[0].validate()
 
 
 def test_incompatible_checkpoint_and_wrong_dataset(tmp_path):
