@@ -64,7 +64,12 @@ class ActorCriticAgent(Agent):
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         config = self.config
         rollout = run_episodes(
-            self.process, batch, self.policy_logits, generator=generator, value_fn=self.value
+            self.process,
+            batch,
+            self.policy_logits,
+            generator=generator,
+            value_fn=self.value,
+            allocation_terms=self.allocation_terms_needed,
         )
         active = rollout.active.to(rollout.rewards.dtype)
         rewards = rollout.rewards.detach()

@@ -308,6 +308,13 @@ class Agent(nn.Module):
             return self.score(batch)
         return rank_scores(self.process, batch, cutoff, exclude)
 
+    @property
+    def allocation_terms_needed(self) -> bool:
+        """Whether this update computes Eq. 14-15: where the reward weighs them or the
+        logs read them (:attr:`log_stats`). With weight 0 they add nothing to any
+        reward, so leaving them out changes no number that trains."""
+        return self.log_stats or self.process.rewards.allocation_reward_weight != 0
+
     def policy_logits(self, state: AllocationState) -> torch.Tensor:
         """The paper's policy; with ``rl_gradient policy`` it reads a detached state, so
         that the policy-gradient loss trains the policy head only (not the encoder,

@@ -44,7 +44,13 @@ class ReinforceAgent(Agent):
     def loss(self, batch: Samples, generator: torch.Generator | None = None):
         if self.config.learner.train_path == "parallel":
             return self.parallel_loss(batch, generator)
-        rollout = run_episodes(self.process, batch, self.policy_logits, generator=generator)
+        rollout = run_episodes(
+            self.process,
+            batch,
+            self.policy_logits,
+            generator=generator,
+            allocation_terms=self.allocation_terms_needed,
+        )
         seq_rollout = self.sequence_rollout(rollout, batch)
         greedy_rollout = self.baseline_rollout(rollout, batch, seq_rollout)
         seq_loss = self.sequence_loss(seq_rollout, batch)
@@ -79,9 +85,7 @@ class ReinforceAgent(Agent):
                 allocation_terms=False,
             )
         detach = self.config.learner.rl_gradient == "policy"
-        # Eq. 14-15 where a reward weighs them or the logs read them (AdaSplit+ weighs
-        # them 0: adding their zero-weighted terms leaves every reward as it is)
-        allocation_terms = self.log_stats or process.rewards.allocation_reward_weight != 0
+        allocation_terms = self.allocation_terms_needed
         replay = process.replay(
             start,
             rollout.final_state.assignments,

@@ -19,6 +19,7 @@ from adasplit_env.model.config import ModelConfig, RewardConfig
 from adasplit_env.model.init import init_weights
 from adasplit_env.model.updaters import AllocationIndex, GroupVersions, make_group_updater
 from adasplit_env.process import AllocationProcess
+from agents.a2c import ActorCriticAgent
 from agents.base import run_episodes
 from agents.config import TrainConfig
 from agents.reinforce import ReinforceAgent
@@ -209,8 +210,11 @@ PRESET = dict(
 )
 
 
-def _loss_and_gradients(dataset, options, short, train_path, log_stats=True):
-    """One REINFORCE loss on a small model (seeded), backward: (loss, stats, grads)."""
+def _loss_and_gradients(
+    dataset, options, short, train_path, log_stats=True, agent_class=ReinforceAgent
+):
+    """One REINFORCE (or ``agent_class``) loss on a small model (seeded), backward:
+    (loss, stats, the recommender's grads)."""
     config = TrainConfig(
         dataset="synthetic", max_len=6, dim=8, eps=1.0, train_path=train_path, **options
     )
@@ -219,7 +223,7 @@ def _loss_and_gradients(dataset, options, short, train_path, log_stats=True):
         num_users=dataset.num_users, num_items=dataset.num_items, **asdict(config.model_options)
     )
     model = init_weights(AdaSplitModel(model_config), std=0.5).eval()
-    agent = ReinforceAgent(AllocationProcess(model, config.reward), config)
+    agent = agent_class(AllocationProcess(model, config.reward), config)
     agent.log_stats = log_stats
     batch = samples_of(dataset, short=short)
     assert short == bool((batch.lengths < 5).all())
@@ -277,14 +281,26 @@ def test_the_parallel_path_trains_with_nothing_cached_before_it(dataset):
     [dict(PRESET, group_updater="attn_gru"), {}],
     ids=["preset", "paper"],
 )
-@pytest.mark.parametrize("train_path", ["sequential", "parallel"])
-def test_an_update_whose_stats_are_not_logged_trains_the_same(dataset, options, train_path):
+@pytest.mark.parametrize(
+    "agent_class, train_path",
+    [
+        (ReinforceAgent, "sequential"),
+        (ReinforceAgent, "parallel"),
+        (ActorCriticAgent, "sequential"),
+    ],
+    ids=["reinforce-sequential", "reinforce-parallel", "a2c"],
+)
+def test_an_update_whose_stats_are_not_logged_trains_the_same(
+    dataset, options, agent_class, train_path
+):
     """Between logged updates (``--log-every``) a learner skips what only the logs read
     (the preset's Eq. 14-15, which no reward weighs there, and the statistics): the loss
     and every gradient stay the same to the bit."""
-    loss, stats, grads = _loss_and_gradients(dataset, options, False, train_path)
+    loss, stats, grads = _loss_and_gradients(
+        dataset, options, False, train_path, agent_class=agent_class
+    )
     unlogged_loss, unlogged_stats, unlogged_grads = _loss_and_gradients(
-        dataset, options, False, train_path, log_stats=False
+        dataset, options, False, train_path, log_stats=False, agent_class=agent_class
     )
     assert stats and unlogged_stats == {}
     assert torch.equal(unlogged_loss, loss)
